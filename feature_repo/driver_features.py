@@ -1,0 +1,49 @@
+"""Feast definitions of the driver features the model trains on.
+
+This file is the single source of truth for feature names, types, ttl and the source file:
+the pipeline reads them from here (through the Feast registry) instead of copying them.
+"""
+
+import os
+from datetime import timedelta
+from pathlib import Path
+
+from feast import Entity, FeatureView, Field, FileSource, ValueType
+from feast.types import Float32, Int32
+
+# Feast's duckdb offline store reads `FileSource.path` as given, relative to the process's
+# working directory rather than the feature repo (feast/infra/offline_stores/duckdb.py,
+# `_read_data_source`), so the path is made absolute here.
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+DRIVER_STATS_PATH = Path(
+    os.environ.get("DRIVER_STATS_PATH", PROJECT_DIR / "data" / "driver_stats.parquet")
+).resolve()
+
+driver = Entity(
+    name="driver",
+    join_keys=["driver_id"],
+    value_type=ValueType.INT64,
+    description="A driver taking trips.",
+)
+
+driver_stats_source = FileSource(
+    name="driver_stats_source",
+    path=str(DRIVER_STATS_PATH),
+    timestamp_field="datetime",
+    created_timestamp_column="created",
+    description="Hourly driver statistics.",
+)
+
+driver_stats = FeatureView(
+    name="driver_stats",
+    entities=[driver],
+    ttl=timedelta(days=36500),
+    schema=[
+        Field(name="conv_rate", dtype=Float32, description="Share of offers converted."),
+        Field(name="acc_rate", dtype=Float32, description="Share of offers accepted."),
+        Field(name="avg_daily_trips", dtype=Int32, description="Average trips per day."),
+    ],
+    source=driver_stats_source,
+    online=False,
+    tags={"team": "ml-platform"},
+)

@@ -1,0 +1,98 @@
+"""Model stage: fit the ElasticNet, log it to MLflow, and evaluate it on the test set.
+
+The `model` asset's value is a reference to the logged MLflow model (its URI and the MLflow
+run), not the pickled estimator: MLflow is the model store, Dagster keeps the pointer.
+"""
+
+from typing import Any
+
+import dagster as dg
+import pandas as pd
+
+from training_assets.config import ElasticNetConfig
+from training_assets.resources.mlflow_tracking import MlflowResource
+from training_assets.schema import FEATURES, TARGET
+
+GROUP = "model"
+
+
+@dg.asset(
+    group_name=GROUP,
+    io_manager_key="json_io_manager",
+    kinds={"sklearn", "mlflow"},
+    description="ElasticNet fitted on train_set, logged to MLflow with signature and example.",
+)
+def model(
+    context: dg.AssetExecutionContext,
+    config: ElasticNetConfig,
+    mlflow_tracking: MlflowResource,
+    train_set: pd.DataFrame,
+) -> dict[str, Any]:
+    import mlflow
+    from mlflow.models import infer_signature
+    from sklearn.linear_model import ElasticNet
+
+    features, target = train_set[list(FEATURES)], train_set[TARGET]
+    estimator = ElasticNet(
+        alpha=config.alpha, l1_ratio=config.l1_ratio, random_state=config.random_state
+    ).fit(features, target)
+
+    mlflow_tracking.activate()
+    run_id = mlflow_tracking.run_for_dagster_run(
+        context.run.run_id, tags={"dagster.asset_key": context.asset_key.to_user_string()}
+    )
+    with mlflow.start_run(run_id=run_id):
+        mlflow.log_params(config.model_dump())
+        mlflow.log_param("train_rows", len(train_set))
+        model_info = mlflow.sklearn.log_model(
+            sk_model=estimator,
+            name="model",
+            signature=infer_signature(features, estimator.predict(features)),
+            input_example=features.head(5),
+        )
+    coefficients = dict(zip(FEATURES, map(float, estimator.coef_), strict=True))
+    context.add_output_metadata(
+        {
+            "mlflow_run_id": run_id,
+            "model_uri": model_info.model_uri,
+            "coefficients": dg.MetadataValue.json(coefficients),
+            "intercept": float(estimator.intercept_),
+        }
+    )
+    return {
+        "model_uri": model_info.model_uri,
+        "model_id": model_info.model_id,
+        "run_id": run_id,
+        "experiment_name": mlflow_tracking.experiment_name,
+        "params": config.model_dump(),
+    }
+
+
+@dg.asset(
+    group_name=GROUP,
+    io_manager_key="json_io_manager",
+    kinds={"mlflow"},
+    description="RMSE and MAE of the model on test_set, logged to the model's MLflow run.",
+)
+def model_metrics(
+    context: dg.AssetExecutionContext,
+    mlflow_tracking: MlflowResource,
+    model: dict[str, Any],
+    test_set: pd.DataFrame,
+) -> dict[str, float]:
+    import mlflow
+    from sklearn.metrics import mean_absolute_error, root_mean_squared_error
+
+    mlflow_tracking.activate()
+    loaded = mlflow.pyfunc.load_model(model["model_uri"])
+    predictions = loaded.predict(test_set[list(FEATURES)])
+    actual = test_set[TARGET]
+    metrics = {
+        "rmse": float(root_mean_squared_error(actual, predictions)),
+        "mae": float(mean_absolute_error(actual, predictions)),
+    }
+    client = mlflow_tracking.client()
+    for name, value in metrics.items():
+        client.log_metric(model["run_id"], name, value)
+    context.add_output_metadata({**metrics, "test_rows": len(test_set), "mlflow_run_id": model["run_id"]})
+    return metrics

@@ -1,0 +1,89 @@
+"""The Feast feature repository: apply its definitions and read historical features.
+
+`import feast` takes several seconds, so it happens inside the methods and never when the
+code location loads.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import dagster as dg
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from feast import FeatureStore
+
+
+class FeatureRepoError(Exception):
+    """The feature repository cannot be applied or read."""
+
+
+class FeastResource(dg.ConfigurableResource):
+    """A local Feast repository (`feature_store.yaml` plus Python definitions)."""
+
+    repo_path: str
+
+    def _check_repo(self) -> Path:
+        repo = Path(self.repo_path)
+        if not (repo / "feature_store.yaml").is_file():
+            raise FeatureRepoError(
+                f"No feature_store.yaml in the feature repo {repo} (setting FEAST_REPO_PATH)."
+            )
+        return repo
+
+    def store(self) -> FeatureStore:
+        from feast import FeatureStore
+
+        return FeatureStore(repo_path=str(self._check_repo()))
+
+    def apply(self) -> dict[str, Any]:
+        """Run `feast apply` (the seed's first step) and describe what the registry now holds.
+
+        The CLI runs in a child process so its output and any parse error of the repo's
+        Python files reach the user unchanged.
+        """
+        repo = self._check_repo()
+        feast_cli = Path(sys.executable).with_name("feast")
+        result = subprocess.run(
+            [str(feast_cli), "apply"], cwd=repo, capture_output=True, text=True, check=False
+        )
+        if result.returncode != 0:
+            raise FeatureRepoError(
+                f"`feast apply` failed in {repo} (exit {result.returncode}):\n"
+                f"{result.stderr.strip() or result.stdout.strip()}"
+            )
+        return {"feast_apply_output": result.stdout.strip(), **self.describe()}
+
+    def describe(self) -> dict[str, Any]:
+        """Entities and feature views in the registry, with feature types and ttl."""
+        store = self.store()
+        return {
+            "project": store.project,
+            "entities": {
+                entity.name: {
+                    "join_key": entity.join_key,
+                    "value_type": entity.value_type.name,
+                }
+                for entity in store.list_entities()
+            },
+            "feature_views": {
+                view.name: {
+                    "entities": list(view.entities),
+                    "features": {field.name: str(field.dtype) for field in view.features},
+                    "ttl_seconds": view.ttl.total_seconds() if view.ttl else None,
+                    "source": getattr(view.batch_source, "path", view.batch_source.name),
+                    "timestamp_field": view.batch_source.timestamp_field,
+                    "created_timestamp_column": view.batch_source.created_timestamp_column,
+                }
+                for view in store.list_feature_views()
+            },
+        }
+
+    def historical_features(self, entity_df: pd.DataFrame, feature_refs: list[str]) -> pd.DataFrame:
+        """Point-in-time join of the features onto the entity rows (Feast's offline store)."""
+        job = self.store().get_historical_features(entity_df=entity_df, features=feature_refs)
+        return job.to_df()

@@ -1,0 +1,64 @@
+"""The labelled driver orders: a tab-separated file of event_timestamp, driver_id, trip_completed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dagster as dg
+import pandas as pd
+
+from training_assets.schema import ENTITY_KEY, EVENT_TIMESTAMP, LABEL_COLUMNS, TARGET
+
+
+class LabelsError(ValueError):
+    """The labels file cannot be used; the message names the file, column and value."""
+
+
+class LabelsResource(dg.ConfigurableResource):
+    """Where the labels are. Timestamps without a timezone are read as UTC."""
+
+    path: str
+    separator: str = "\t"
+
+    def read(self) -> pd.DataFrame:
+        path = Path(self.path)
+        if not path.is_file():
+            raise LabelsError(f"Labels file not found: {path} (setting TRAINING_LABELS_PATH).")
+        try:
+            frame = pd.read_csv(path, sep=self.separator, dtype={ENTITY_KEY: "int64"})
+        except (ValueError, pd.errors.ParserError) as error:
+            raise LabelsError(f"Cannot read labels file {path}: {error}") from error
+        missing = [column for column in LABEL_COLUMNS if column not in frame.columns]
+        if missing:
+            raise LabelsError(
+                f"Labels file {path} lacks column(s) {missing}; found {list(frame.columns)}. "
+                f"Expected a {self.separator!r}-separated file with columns {list(LABEL_COLUMNS)}."
+            )
+        if frame.empty:
+            raise LabelsError(f"Labels file {path} has a header but no rows.")
+        frame = frame[list(LABEL_COLUMNS)]
+        frame[EVENT_TIMESTAMP] = _utc_timestamps(frame[EVENT_TIMESTAMP], path)
+        frame[TARGET] = _integer_labels(frame[TARGET], path)
+        return frame
+
+
+def _utc_timestamps(values: pd.Series, path: Path) -> pd.Series:
+    try:
+        parsed = pd.to_datetime(values, format="ISO8601", utc=True)
+    except (ValueError, TypeError) as error:
+        raise LabelsError(
+            f"Labels file {path}, column {EVENT_TIMESTAMP!r}: unparseable timestamp ({error})."
+        ) from error
+    # Microseconds: what the feature source uses; the join compares the two directly.
+    return parsed.astype("datetime64[us, UTC]")
+
+
+def _integer_labels(values: pd.Series, path: Path) -> pd.Series:
+    numeric = pd.to_numeric(values, errors="coerce")
+    bad = values[numeric.isna() | (numeric % 1 != 0)]
+    if not bad.empty:
+        raise LabelsError(
+            f"Labels file {path}, column {TARGET!r}: non-integer values, "
+            f"e.g. {bad.head(3).tolist()}."
+        )
+    return numeric.astype("int64")

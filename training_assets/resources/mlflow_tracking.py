@@ -1,0 +1,75 @@
+"""MLflow tracking and registry for the pipeline.
+
+dagster-mlflow's `mlflow_tracking` is a legacy function-style resource that starts (and, with
+MLflow 3, finishes) an MLflow run in every step process and looks runs up by tag on each
+initialisation (see ../shared/PITFALLS.md: dagster-io/dagster#21872, #22633). This resource
+instead opens the MLflow run once, in the `model` step, tags it with the Dagster run id, and
+every later step addresses that run by its id, carried in the `model` asset's value. So one
+Dagster run gives exactly one MLflow run, whichever executor runs the steps.
+
+`import mlflow` takes seconds, so it happens in the methods, never at code-location load.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import dagster as dg
+
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
+
+DAGSTER_RUN_ID_TAG = "dagster.run_id"
+
+
+class MlflowTrackingError(Exception):
+    """The MLflow tracking store cannot be used."""
+
+
+class MlflowResource(dg.ConfigurableResource):
+    """Where runs, models and registered versions are stored."""
+
+    tracking_uri: str
+    experiment_name: str = "elastic-net"
+    # Only used when the experiment is created; None lets the tracking server decide.
+    artifact_location: str | None = None
+    registered_model_name: str = "sklearn-elastic-net-reg"
+
+    def client(self) -> MlflowClient:
+        from mlflow import MlflowClient
+
+        return MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri)
+
+    def experiment_id(self) -> str:
+        client = self.client()
+        experiment = client.get_experiment_by_name(self.experiment_name)
+        if experiment is not None:
+            return experiment.experiment_id
+        return client.create_experiment(
+            self.experiment_name, artifact_location=self.artifact_location
+        )
+
+    def run_for_dagster_run(self, dagster_run_id: str, tags: dict[str, str]) -> str:
+        """The MLflow run of this Dagster run, created on first use (a retried step reuses it)."""
+        client = self.client()
+        experiment_id = self.experiment_id()
+        existing = client.search_runs(
+            [experiment_id],
+            filter_string=f"tags.`{DAGSTER_RUN_ID_TAG}` = '{dagster_run_id}'",
+            max_results=1,
+        )
+        if existing:
+            return existing[0].info.run_id
+        run = client.create_run(
+            experiment_id,
+            run_name=f"dagster-{dagster_run_id[:8]}",
+            tags={DAGSTER_RUN_ID_TAG: dagster_run_id, **tags},
+        )
+        return run.info.run_id
+
+    def activate(self) -> None:
+        """Point MLflow's module-level (fluent) API at this store, for `log_model` and friends."""
+        import mlflow
+
+        mlflow.set_tracking_uri(self.tracking_uri)
+        mlflow.set_registry_uri(self.tracking_uri)

@@ -1,0 +1,15 @@
+"""Names shared by every stage: the label file's columns, the features, the target."""
+
+EVENT_TIMESTAMP = "event_timestamp"
+ENTITY_KEY = "driver_id"
+TARGET = "trip_completed"
+LABEL_COLUMNS = (EVENT_TIMESTAMP, ENTITY_KEY, TARGET)
+
+FEATURE_VIEW = "driver_stats"
+FEATURES = ("conv_rate", "acc_rate", "avg_daily_trips")
+FEATURE_REFS = tuple(f"{FEATURE_VIEW}:{name}" for name in FEATURES)
+
+# Column order of the training frame: label columns first, then the features.
+TRAINING_FRAME_COLUMNS = (*LABEL_COLUMNS, *FEATURES)
+# Rows are sorted by these so every downstream result is reproducible.
+TRAINING_FRAME_SORT_KEYS = (EVENT_TIMESTAMP, ENTITY_KEY, TARGET)
