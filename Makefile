@@ -27,9 +27,9 @@ data: $(SAMPLE_DATA)
 run: $(VENV)/.synced $(DAGSTER_HOME)/dagster.yaml $(SAMPLE_DATA)
 	$(VENV)/bin/dagster asset materialize --select '*' -m training_assets.definitions
 
-## The full test suite.
+## The full test suite (unit, point-in-time, end-to-end and CLI tests).
 test: $(VENV)/.synced
-	$(VENV)/bin/pytest
+	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
 ## The Dagster UI (and daemon) on http://127.0.0.1:3000
 dev: $(VENV)/.synced $(DAGSTER_HOME)/dagster.yaml $(SAMPLE_DATA)

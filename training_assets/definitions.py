@@ -37,7 +37,9 @@ def build_resources() -> dict[str, object]:
                 "MLFLOW_ARTIFACT_LOCATION", (mlflow_dir / "artifacts").as_uri()
             ),
             experiment_name=setting("MLFLOW_EXPERIMENT_NAME", "elastic-net"),
-            registered_model_name=setting("MLFLOW_REGISTERED_MODEL_NAME", "sklearn-elastic-net-reg"),
+            registered_model_name=setting(
+                "MLFLOW_REGISTERED_MODEL_NAME", "sklearn-elastic-net-reg"
+            ),
         ),
         "thresholds": ModelThresholds(
             max_rmse=float(setting("MODEL_MAX_RMSE", "0.2")),
@@ -46,11 +48,16 @@ def build_resources() -> dict[str, object]:
     }
 
 
-defs = dg.Definitions(
-    assets=dg.load_assets_from_modules([features, splits, model, registry]),
-    asset_checks=dg.load_asset_checks_from_modules([data_checks, model_checks]),
-    jobs=[training_job],
-    resources=build_resources(),
-    # One process per run: Feast and MLflow are imported once, not once per step.
-    executor=dg.in_process_executor,
-)
+def build_definitions() -> dg.Definitions:
+    """The code location, with resources read from the environment at call time."""
+    return dg.Definitions(
+        assets=dg.load_assets_from_modules([features, splits, model, registry]),
+        asset_checks=dg.load_asset_checks_from_modules([data_checks, model_checks]),
+        jobs=[training_job],
+        resources=build_resources(),
+        # One process per run: Feast and MLflow are imported once, not once per step.
+        executor=dg.in_process_executor,
+    )
+
+
+defs = build_definitions()

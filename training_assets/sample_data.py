@@ -108,7 +108,10 @@ def write_labels_csv(table: pa.Table, path: Path) -> None:
         )
 
 
-def write_sample_data(out_dir: Path, size: SampleSize = SampleSize()) -> tuple[Path, Path]:
+DEFAULT_SIZE = SampleSize()
+
+
+def write_sample_data(out_dir: Path, size: SampleSize = DEFAULT_SIZE) -> tuple[Path, Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     features_path, labels_path = out_dir / FEATURES_FILE, out_dir / LABELS_FILE
     pq.write_table(driver_stats_table(size), features_path)

@@ -18,7 +18,12 @@ from training_assets.schema import (
 GROUP = "features"
 
 # Pandas dtypes of Feast's value types, for the features the training frame holds.
-FEAST_TO_PANDAS_DTYPE = {"Float32": "float32", "Float64": "float64", "Int32": "int32", "Int64": "int64"}
+FEAST_TO_PANDAS_DTYPE = {
+    "Float32": "float32",
+    "Float64": "float64",
+    "Int32": "int32",
+    "Int64": "int64",
+}
 
 
 @dg.asset(

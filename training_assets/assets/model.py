@@ -94,5 +94,7 @@ def model_metrics(
     client = mlflow_tracking.client()
     for name, value in metrics.items():
         client.log_metric(model["run_id"], name, value)
-    context.add_output_metadata({**metrics, "test_rows": len(test_set), "mlflow_run_id": model["run_id"]})
+    context.add_output_metadata(
+        {**metrics, "test_rows": len(test_set), "mlflow_run_id": model["run_id"]}
+    )
     return metrics

@@ -74,7 +74,10 @@ def training_frame_dtypes(
         wrong[EVENT_TIMESTAMP] = f"expected a timezone-aware datetime, got {timestamp.dtype}"
     return dg.AssetCheckResult(
         passed=not wrong,
-        metadata={"wrong_dtypes": dg.MetadataValue.json(wrong), "dtypes": dg.MetadataValue.json(actual)},
+        metadata={
+            "wrong_dtypes": dg.MetadataValue.json(wrong),
+            "dtypes": dg.MetadataValue.json(actual),
+        },
     )
 
 

@@ -1,4 +1,4 @@
-"""The labelled driver orders: a tab-separated file of event_timestamp, driver_id, trip_completed."""
+"""The labelled driver orders: a tab-separated file of event time, driver id and label."""
 
 from __future__ import annotations
 
@@ -43,14 +43,31 @@ class LabelsResource(dg.ConfigurableResource):
 
 
 def _utc_timestamps(values: pd.Series, path: Path) -> pd.Series:
+    """Parse ISO-8601 timestamps to UTC; those without a zone are taken as UTC, with a warning.
+
+    Each kind is parsed on its own: given a mix, `pd.to_datetime(..., utc=True)` applies the
+    first value's offset to the zone-less ones (pandas 2.3), silently shifting them.
+    """
+    text = values.astype(str).str.strip()
+    has_zone = text.str.contains(r"(?:Z|[+-]\d{2}:?\d{2})$", regex=True)
+    parsed = pd.Series(pd.NaT, index=values.index, dtype="datetime64[us, UTC]")
     try:
-        parsed = pd.to_datetime(values, format="ISO8601", utc=True)
+        if has_zone.any():
+            parsed[has_zone] = pd.to_datetime(text[has_zone], format="ISO8601", utc=True)
+        if not has_zone.all():
+            naive = pd.to_datetime(text[~has_zone], format="ISO8601")
+            parsed[~has_zone] = naive.dt.tz_localize("UTC")
     except (ValueError, TypeError) as error:
         raise LabelsError(
             f"Labels file {path}, column {EVENT_TIMESTAMP!r}: unparseable timestamp ({error})."
         ) from error
-    # Microseconds: what the feature source uses; the join compares the two directly.
-    return parsed.astype("datetime64[us, UTC]")
+    if not has_zone.all():
+        dg.get_dagster_logger().warning(
+            f"Labels file {path}: {int((~has_zone).sum())} timestamp(s) in column "
+            f"{EVENT_TIMESTAMP!r} have no timezone, e.g. {text[~has_zone].iloc[0]!r}; "
+            "they are taken as UTC."
+        )
+    return parsed
 
 
 def _integer_labels(values: pd.Series, path: Path) -> pd.Series:

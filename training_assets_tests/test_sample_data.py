@@ -1,0 +1,44 @@
+import pandas as pd
+
+from training_assets.sample_data import SampleSize, driver_orders_table, driver_stats_table, main
+
+
+def test_same_seed_same_data_other_seed_other_data():
+    size = SampleSize(drivers=5, feature_rows=200, labels=50, seed=3)
+    assert driver_stats_table(size).equals(driver_stats_table(size))
+    assert driver_orders_table(size).equals(driver_orders_table(size))
+    other = SampleSize(drivers=5, feature_rows=200, labels=50, seed=4)
+    assert not driver_orders_table(size).equals(driver_orders_table(other))
+
+
+def test_sizes_types_and_every_label_after_its_drivers_first_feature_row():
+    size = SampleSize(drivers=7, feature_rows=700, labels=300, seed=1)
+    features = driver_stats_table(size).to_pandas()
+    labels = driver_orders_table(size).to_pandas()
+    assert len(features) == 700 and features.driver_id.nunique() == 7
+    assert len(labels) == 300
+    assert str(features.conv_rate.dtype) == "float32"
+    assert str(features.avg_daily_trips.dtype) == "int32"
+    assert features[["conv_rate", "acc_rate"]].stack().between(0, 1).all()
+    assert (features.created > features.datetime).all()
+    first_row = features.groupby("driver_id").datetime.min()
+    assert (labels.event_timestamp.values > first_row[labels.driver_id].values).all()
+    assert set(labels.trip_completed) == {0, 1}
+
+
+def test_labels_relate_to_the_features():
+    size = SampleSize(drivers=40, feature_rows=4_000, labels=2_000, seed=5)
+    features = driver_stats_table(size).to_pandas()
+    labels = driver_orders_table(size).to_pandas()
+    trips = features.groupby("driver_id").avg_daily_trips.mean()
+    completion = labels.groupby("driver_id").trip_completed.mean()
+    assert completion.corr(trips[completion.index]) > 0.8
+
+
+def test_cli_writes_files_once(tmp_path, capsys):
+    main(["--out-dir", str(tmp_path), "--drivers", "3", "--feature-rows", "30", "--labels", "10"])
+    labels = pd.read_csv(tmp_path / "driver_orders.csv", sep="\t")
+    assert list(labels.columns) == ["event_timestamp", "driver_id", "trip_completed"]
+    assert len(labels) == 10
+    main(["--out-dir", str(tmp_path), "--if-missing"])
+    assert "already present" in capsys.readouterr().out
