@@ -6,7 +6,7 @@ export DAGSTER_HOME := $(CURDIR)/var/dagster_home
 
 SAMPLE_DATA := data/driver_stats.parquet data/driver_orders.csv
 
-.PHONY: run test dev lint data mlflow-ui clean
+.PHONY: run test dev lint data mlflow-ui champion rollback clean
 
 # The environment, exactly as the lock file says (uv is installed with pip if missing).
 $(VENV)/.synced: pyproject.toml uv.lock
@@ -38,6 +38,13 @@ dev: $(VENV)/.synced $(DAGSTER_HOME)/dagster.yaml $(SAMPLE_DATA)
 ## The MLflow UI over the local tracking store on http://127.0.0.1:5000
 mlflow-ui: $(VENV)/.synced
 	$(VENV)/bin/mlflow ui --backend-store-uri sqlite:///var/mlflow/mlflow.db -h 127.0.0.1 -p 5000
+
+## Which registered version is @champion and @previous-champion; swap them back.
+champion: $(VENV)/.synced
+	$(PYTHON) -m training_assets.champion show
+
+rollback: $(VENV)/.synced
+	$(PYTHON) -m training_assets.champion rollback
 
 lint: $(VENV)/.synced
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .

@@ -40,10 +40,14 @@ def build_resources() -> dict[str, object]:
             registered_model_name=setting(
                 "MLFLOW_REGISTERED_MODEL_NAME", "sklearn-elastic-net-reg"
             ),
+            ui_url=setting("MLFLOW_UI_URL", "") or None,
         ),
         "thresholds": ModelThresholds(
             max_rmse=float(setting("MODEL_MAX_RMSE", "0.2")),
             max_mae=float(setting("MODEL_MAX_MAE", "0.2")),
+            champion_tolerance=float(setting("MODEL_CHAMPION_TOLERANCE", "0.01")),
+            max_p95_latency_ms_single_row=float(setting("MODEL_MAX_P95_MS_SINGLE_ROW", "50")),
+            max_p95_latency_ms_1000_rows=float(setting("MODEL_MAX_P95_MS_1000_ROWS", "200")),
         ),
     }
 

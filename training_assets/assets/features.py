@@ -1,5 +1,6 @@
 """Feature stage: apply the Feast repository, then build the point-in-time training frame."""
 
+import hashlib
 from typing import Any
 
 import dagster as dg
@@ -60,7 +61,7 @@ def training_frame(
     feast_registry: dict[str, Any],
     feast: FeastResource,
     labels: LabelsResource,
-) -> pd.DataFrame:
+) -> dg.Output[pd.DataFrame]:
     declared = feast_registry["feature_views"].get(FEATURE_VIEW, {}).get("features", {})
     missing = [name for name in FEATURES if name not in declared]
     if missing:
@@ -76,8 +77,13 @@ def training_frame(
         raise RuntimeError(
             f"Point-in-time join returned {len(frame)} rows for {len(label_rows)} label rows."
         )
-    context.add_output_metadata(_frame_metadata(frame))
-    return frame
+    return dg.Output(frame, metadata=_frame_metadata(frame), data_version=_content_version(frame))
+
+
+def _content_version(frame: pd.DataFrame) -> dg.DataVersion:
+    """A hash of the frame's content: the same data gives the same version, run after run."""
+    row_hashes = pd.util.hash_pandas_object(frame, index=False).to_numpy()
+    return dg.DataVersion(hashlib.sha256(row_hashes.tobytes()).hexdigest()[:16])
 
 
 def _ordered(joined: pd.DataFrame, declared: dict[str, str]) -> pd.DataFrame:

@@ -4,16 +4,34 @@ The `model` asset's value is a reference to the logged MLflow model (its URI and
 run), not the pickled estimator: MLflow is the model store, Dagster keeps the pointer.
 """
 
+import base64
+import tempfile
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
 import pandas as pd
 
+from training_assets.assets.evaluation_plots import evaluation_plots
 from training_assets.config import ElasticNetConfig
 from training_assets.resources.mlflow_tracking import MlflowResource
 from training_assets.schema import FEATURES, TARGET
 
 GROUP = "model"
+
+
+def _stored_path(context: dg.AssetExecutionContext, key: str) -> str:
+    """Where the IO manager stored an upstream asset: the dataset source logged to MLflow."""
+    event = context.instance.get_latest_materialization_event(dg.AssetKey(key))
+    path = event.asset_materialization.metadata.get("path") if event else None
+    return str(path.value) if path else key
+
+
+def _log_dataset(frame: pd.DataFrame, source: str, name: str, role: str) -> None:
+    import mlflow
+
+    dataset = mlflow.data.from_pandas(frame, source=source, targets=TARGET, name=name)
+    mlflow.log_input(dataset, context=role)
 
 
 @dg.asset(
@@ -42,8 +60,8 @@ def model(
         context.run.run_id, tags={"dagster.asset_key": context.asset_key.to_user_string()}
     )
     with mlflow.start_run(run_id=run_id):
-        mlflow.log_params(config.model_dump())
-        mlflow.log_param("train_rows", len(train_set))
+        mlflow.log_params({**config.model_dump(), "train_rows": len(train_set)})
+        _log_dataset(train_set, _stored_path(context, "train_set"), "train_set", "training")
         model_info = mlflow.sklearn.log_model(
             sk_model=estimator,
             name="model",
@@ -54,6 +72,7 @@ def model(
     context.add_output_metadata(
         {
             "mlflow_run_id": run_id,
+            "mlflow_run": dg.MetadataValue.url(mlflow_tracking.run_url(run_id)),
             "model_uri": model_info.model_uri,
             "coefficients": dg.MetadataValue.json(coefficients),
             "intercept": float(estimator.intercept_),
@@ -72,7 +91,10 @@ def model(
     group_name=GROUP,
     io_manager_key="json_io_manager",
     kinds={"mlflow"},
-    description="RMSE and MAE of the model on test_set, logged to the model's MLflow run.",
+    description=(
+        "RMSE and MAE of the model on test_set, with evaluation plots, logged to the "
+        "model's MLflow run."
+    ),
 )
 def model_metrics(
     context: dg.AssetExecutionContext,
@@ -84,17 +106,32 @@ def model_metrics(
     from sklearn.metrics import mean_absolute_error, root_mean_squared_error
 
     mlflow_tracking.activate()
-    loaded = mlflow.pyfunc.load_model(model["model_uri"])
-    predictions = loaded.predict(test_set[list(FEATURES)])
-    actual = test_set[TARGET]
+    predictions = mlflow.pyfunc.load_model(model["model_uri"]).predict(test_set[list(FEATURES)])
+    actual = test_set[TARGET].to_numpy()
     metrics = {
         "rmse": float(root_mean_squared_error(actual, predictions)),
         "mae": float(mean_absolute_error(actual, predictions)),
     }
-    client = mlflow_tracking.client()
-    for name, value in metrics.items():
-        client.log_metric(model["run_id"], name, value)
+    plots = evaluation_plots(actual, predictions)
+    with mlflow.start_run(run_id=model["run_id"]):
+        mlflow.log_metrics(metrics)
+        _log_dataset(test_set, _stored_path(context, "test_set"), "test_set", "evaluation")
+        with tempfile.TemporaryDirectory() as tmp:
+            for name, png in plots.items():
+                Path(tmp, name).write_bytes(png)
+            mlflow.log_artifacts(tmp, artifact_path="plots")
     context.add_output_metadata(
-        {**metrics, "test_rows": len(test_set), "mlflow_run_id": model["run_id"]}
+        {
+            **metrics,
+            "test_rows": len(test_set),
+            "mlflow_run_id": model["run_id"],
+            "mlflow_run": dg.MetadataValue.url(mlflow_tracking.run_url(model["run_id"])),
+            **{
+                name.removesuffix(".png"): dg.MetadataValue.md(
+                    f"![{name}](data:image/png;base64,{base64.b64encode(png).decode()})"
+                )
+                for name, png in plots.items()
+            },
+        }
     )
     return metrics

@@ -34,6 +34,8 @@ class MlflowResource(dg.ConfigurableResource):
     # Only used when the experiment is created; None lets the tracking server decide.
     artifact_location: str | None = None
     registered_model_name: str = "sklearn-elastic-net-reg"
+    # Base address of the MLflow UI for links in Dagster metadata; None: derived.
+    ui_url: str | None = None
 
     def client(self) -> MlflowClient:
         from mlflow import MlflowClient
@@ -66,6 +68,18 @@ class MlflowResource(dg.ConfigurableResource):
             tags={DAGSTER_RUN_ID_TAG: dagster_run_id, **tags},
         )
         return run.info.run_id
+
+    def _ui_base(self) -> str:
+        remote = self.tracking_uri.startswith(("http://", "https://"))
+        base = self.ui_url or (self.tracking_uri if remote else "http://127.0.0.1:5000")
+        return base.rstrip("/")
+
+    def run_url(self, run_id: str) -> str:
+        """The run's page in the MLflow UI (the tracking server, or `make mlflow-ui` locally)."""
+        return f"{self._ui_base()}/#/experiments/{self.experiment_id()}/runs/{run_id}"
+
+    def model_version_url(self, version: str) -> str:
+        return f"{self._ui_base()}/#/models/{self.registered_model_name}/versions/{version}"
 
     def activate(self) -> None:
         """Point MLflow's module-level (fluent) API at this store, for `log_model` and friends."""
