@@ -40,8 +40,10 @@ def test_whole_graph_trains_validates_and_registers(project):
         defs, result = run_training(instance)
     assert result.success
     assert materialized(result) == ASSETS
-    checks = result.get_asset_check_evaluations()
-    assert len(checks) == 5 and all(check.passed for check in checks)
+    checks = {check.check_name: check for check in result.get_asset_check_evaluations()}
+    assert len(checks) == 8
+    # All pass; the latency check only warns, and its timing depends on the machine's load.
+    assert all(check.passed for name, check in checks.items() if name != "model_inference_latency")
 
     registry = defs.load_asset_value("feast_registry")
     assert registry["entities"]["driver"]["join_key"] == "driver_id"
@@ -82,6 +84,8 @@ def test_whole_graph_trains_validates_and_registers(project):
         "version": "1",
         "run_id": run.info.run_id,
         "model_uri": f"models:/{MODEL_NAME}/1",
+        "aliases": ["champion"],
+        "promoted": True,
     }
     version = client.get_model_version(MODEL_NAME, "1")
     assert version.run_id == run.info.run_id
