@@ -9,7 +9,8 @@ from pathlib import Path
 
 import dagster as dg
 
-from training_assets.assets import features, model, registry, splits
+from training_assets import automation
+from training_assets.assets import features, model, registry, sources, splits
 from training_assets.checks import data_checks, model_checks
 from training_assets.io_managers.files import JsonIOManager, ParquetIOManager
 from training_assets.jobs import training_job
@@ -17,6 +18,7 @@ from training_assets.project import path_setting, setting
 from training_assets.resources.feast_store import FeastResource
 from training_assets.resources.labels import LabelsResource
 from training_assets.resources.mlflow_tracking import MlflowResource
+from training_assets.resources.source_files import FeatureSourceResource
 from training_assets.resources.thresholds import ModelThresholds
 
 
@@ -28,6 +30,9 @@ def build_resources() -> dict[str, object]:
         "parquet_io_manager": ParquetIOManager(base_dir=storage_dir),
         "json_io_manager": JsonIOManager(base_dir=storage_dir),
         "feast": FeastResource(repo_path=path_setting("FEAST_REPO_PATH", "feature_repo")),
+        "feature_source": FeatureSourceResource(
+            path=path_setting("DRIVER_STATS_PATH", "data/driver_stats.parquet")
+        ),
         "labels": LabelsResource(
             path=path_setting("TRAINING_LABELS_PATH", "data/driver_orders.csv")
         ),
@@ -55,9 +60,11 @@ def build_resources() -> dict[str, object]:
 def build_definitions() -> dg.Definitions:
     """The code location, with resources read from the environment at call time."""
     return dg.Definitions(
-        assets=dg.load_assets_from_modules([features, splits, model, registry]),
+        assets=dg.load_assets_from_modules([sources, features, splits, model, registry]),
         asset_checks=dg.load_asset_checks_from_modules([data_checks, model_checks]),
         jobs=[training_job],
+        sensors=automation.sensors,
+        schedules=automation.schedules,
         resources=build_resources(),
         # One process per run: Feast and MLflow are imported once, not once per step.
         executor=dg.in_process_executor,

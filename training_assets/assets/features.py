@@ -51,6 +51,7 @@ def feast_registry(context: dg.AssetExecutionContext, feast: FeastResource) -> d
     group_name=GROUP,
     io_manager_key="parquet_io_manager",
     kinds={"feast", "pandas"},
+    deps=["driver_orders", "driver_stats_source"],
     description=(
         "Labelled driver orders with the driver_stats features as of each order's time "
         "(point-in-time join in Feast), sorted by event_timestamp and driver_id."
