@@ -14,7 +14,7 @@ from training_assets.assets import features, model, registry, sources, splits
 from training_assets.checks import data_checks, model_checks
 from training_assets.io_managers.files import JsonIOManager, ParquetIOManager
 from training_assets.jobs import training_job
-from training_assets.project import path_setting, setting
+from training_assets.project import float_setting, path_setting, setting
 from training_assets.resources.feast_store import FeastResource
 from training_assets.resources.labels import LabelsResource
 from training_assets.resources.mlflow_tracking import MlflowResource
@@ -48,11 +48,11 @@ def build_resources() -> dict[str, object]:
             ui_url=setting("MLFLOW_UI_URL", "") or None,
         ),
         "thresholds": ModelThresholds(
-            max_rmse=float(setting("MODEL_MAX_RMSE", "0.2")),
-            max_mae=float(setting("MODEL_MAX_MAE", "0.2")),
-            champion_tolerance=float(setting("MODEL_CHAMPION_TOLERANCE", "0.01")),
-            max_p95_latency_ms_single_row=float(setting("MODEL_MAX_P95_MS_SINGLE_ROW", "50")),
-            max_p95_latency_ms_1000_rows=float(setting("MODEL_MAX_P95_MS_1000_ROWS", "200")),
+            max_rmse=float_setting("MODEL_MAX_RMSE", 0.2),
+            max_mae=float_setting("MODEL_MAX_MAE", 0.2),
+            champion_tolerance=float_setting("MODEL_CHAMPION_TOLERANCE", 0.01),
+            max_p95_latency_ms_single_row=float_setting("MODEL_MAX_P95_MS_SINGLE_ROW", 50),
+            max_p95_latency_ms_1000_rows=float_setting("MODEL_MAX_P95_MS_1000_ROWS", 200),
         ),
     }
 

@@ -18,3 +18,12 @@ def setting(name: str, default: str) -> str:
 def path_setting(name: str, default_relative: str) -> str:
     """A path from an environment variable, else under the project directory; absolute."""
     return str(Path(setting(name, str(PROJECT_DIR / default_relative))).resolve())
+
+
+def float_setting(name: str, default: float) -> float:
+    """A number from an environment variable; a bad value names the variable."""
+    raw = setting(name, str(default))
+    try:
+        return float(raw)
+    except ValueError:
+        raise ValueError(f"Setting {name}={raw!r} is not a number.") from None
