@@ -10,10 +10,11 @@ from pathlib import Path
 import dagster as dg
 
 from training_assets.assets import features, model, registry, splits
-from training_assets.checks import data_checks, model_checks
+from training_assets.checks import data_checks, model_checks, split_checks
 from training_assets.io_managers.files import JsonIOManager, ParquetIOManager
 from training_assets.jobs import training_job
 from training_assets.project import path_setting, setting
+from training_assets.resources.data_validation import DataValidationSettings
 from training_assets.resources.feast_store import FeastResource
 from training_assets.resources.labels import LabelsResource
 from training_assets.resources.mlflow_tracking import MlflowResource
@@ -41,6 +42,15 @@ def build_resources() -> dict[str, object]:
                 "MLFLOW_REGISTERED_MODEL_NAME", "sklearn-elastic-net-reg"
             ),
         ),
+        "data_validation": DataValidationSettings(
+            result_dir=path_setting(
+                "TRAINING_VALIDATION_DIR", str(Path(storage_dir, "validation"))
+            ),
+            min_rows=int(setting("DATA_MIN_ROWS", "100")),
+            drift_max_psi=float(setting("DATA_DRIFT_MAX_PSI", "0.2")),
+            drift_bins=int(setting("DATA_DRIFT_BINS", "10")),
+            max_examples=int(setting("DATA_VALIDATION_EXAMPLES", "5")),
+        ),
         "thresholds": ModelThresholds(
             max_rmse=float(setting("MODEL_MAX_RMSE", "0.2")),
             max_mae=float(setting("MODEL_MAX_MAE", "0.2")),
@@ -52,7 +62,7 @@ def build_definitions() -> dg.Definitions:
     """The code location, with resources read from the environment at call time."""
     return dg.Definitions(
         assets=dg.load_assets_from_modules([features, splits, model, registry]),
-        asset_checks=dg.load_asset_checks_from_modules([data_checks, model_checks]),
+        asset_checks=dg.load_asset_checks_from_modules([data_checks, split_checks, model_checks]),
         jobs=[training_job],
         resources=build_resources(),
         # One process per run: Feast and MLflow are imported once, not once per step.

@@ -41,7 +41,7 @@ def test_whole_graph_trains_validates_and_registers(project):
     assert result.success
     assert materialized(result) == ASSETS
     checks = result.get_asset_check_evaluations()
-    assert len(checks) == 5 and all(check.passed for check in checks)
+    assert len(checks) == 12 and all(check.passed for check in checks)
 
     registry = defs.load_asset_value("feast_registry")
     assert registry["entities"]["driver"]["join_key"] == "driver_id"
