@@ -117,6 +117,7 @@ def with_as_of_features(frame: pd.DataFrame, source: FeatureSource) -> pd.DataFr
     finally:
         connection.close()
     result = frame[[EVENT_TIMESTAMP, ENTITY_KEY, *FEATURES]].reset_index(drop=True).copy()
+    result[EVENT_TIMESTAMP] = keys[EVENT_TIMESTAMP]
     result[FEATURE_TIMESTAMP] = recomputed[FEATURE_TIMESTAMP].to_numpy()
     for name in FEATURES:
         result[name + AS_OF_SUFFIX] = recomputed[name + AS_OF_SUFFIX].astype("float64").to_numpy()
