@@ -2,11 +2,12 @@
 
     .venv/bin/python benchmarks/validation.py --rows 100000 1000000
 
-For each size: sample data from the project's generator (N feature rows of N/1000 drivers, at least 100, and
-N labelled orders), the training frame built from it (as-of values), then each check's
-validation timed on its own (the same functions the asset checks call, GX in an ephemeral
-context, results written to a temporary directory). The Great Expectations import (paid once
-per process) is reported separately. Prints a table per size; the last line is JSON.
+For each size: sample data from the project's generator (N feature rows of N/1000
+drivers, at least 100, and N labelled orders), the training frame built from it (as-of
+values), then each check's validation timed on its own (the same functions the asset checks
+call, GX in an ephemeral context, results written to a temporary directory). The Great
+Expectations import (paid once per process) is reported separately. Prints a table per size;
+the last line is JSON.
 Not a test: the figures depend on the machine.
 """
 
