@@ -11,10 +11,11 @@ import dagster as dg
 
 from training_assets import automation
 from training_assets.assets import features, model, registry, sources, splits
-from training_assets.checks import data_checks, model_checks
+from training_assets.checks import data_checks, model_checks, split_checks
 from training_assets.io_managers.files import JsonIOManager, ParquetIOManager
 from training_assets.jobs import training_job
 from training_assets.project import float_setting, path_setting, setting
+from training_assets.resources.data_validation import DataValidationSettings
 from training_assets.resources.feast_store import FeastResource
 from training_assets.resources.labels import LabelsResource
 from training_assets.resources.mlflow_tracking import MlflowResource
@@ -47,6 +48,15 @@ def build_resources() -> dict[str, object]:
             ),
             ui_url=setting("MLFLOW_UI_URL", "") or None,
         ),
+        "data_validation": DataValidationSettings(
+            result_dir=path_setting(
+                "TRAINING_VALIDATION_DIR", str(Path(storage_dir, "validation"))
+            ),
+            min_rows=int(setting("DATA_MIN_ROWS", "100")),
+            drift_max_psi=float_setting("DATA_DRIFT_MAX_PSI", 0.2),
+            drift_bins=int(setting("DATA_DRIFT_BINS", "10")),
+            max_examples=int(setting("DATA_VALIDATION_EXAMPLES", "5")),
+        ),
         "thresholds": ModelThresholds(
             max_rmse=float_setting("MODEL_MAX_RMSE", 0.2),
             max_mae=float_setting("MODEL_MAX_MAE", 0.2),
@@ -61,7 +71,7 @@ def build_definitions() -> dg.Definitions:
     """The code location, with resources read from the environment at call time."""
     return dg.Definitions(
         assets=dg.load_assets_from_modules([sources, features, splits, model, registry]),
-        asset_checks=dg.load_asset_checks_from_modules([data_checks, model_checks]),
+        asset_checks=dg.load_asset_checks_from_modules([data_checks, split_checks, model_checks]),
         jobs=[training_job],
         sensors=automation.sensors,
         schedules=automation.schedules,

@@ -59,5 +59,10 @@ def test_failing_check_exits_non_zero_and_names_the_check(project):
     result = run(MATERIALIZE, project)
     assert result.returncode != 0
     assert "training_frame_label_domain" in result.stderr
+    # The log names the column, the expectation and the offending value.
+    assert (
+        "column 'trip_completed': expect_column_values_to_be_in_set (label in {0, 1}) failed: "
+        "1 of 400 rows unexpected; e.g. trip_completed=5 at driver_id="
+    ) in result.stderr
     assert not (project.storage_dir / "model.json").exists()
     assert not (project.storage_dir / "registered_model_version.json").exists()

@@ -4,7 +4,7 @@ import dagster as dg
 import pytest
 
 from training_assets.assets import features, model, registry, splits
-from training_assets.checks import data_checks, model_checks
+from training_assets.checks import data_checks, model_checks, split_checks
 from training_assets.definitions import build_definitions, build_resources
 
 pytestmark = pytest.mark.slow
@@ -18,7 +18,7 @@ def multiprocess_model_job() -> dg.JobDefinition:
     (this function is re-run in each step's process)."""
     defs = dg.Definitions(
         assets=dg.load_assets_from_modules([features, splits, model, registry]),
-        asset_checks=dg.load_asset_checks_from_modules([data_checks, model_checks]),
+        asset_checks=dg.load_asset_checks_from_modules([data_checks, split_checks, model_checks]),
         jobs=[dg.define_asset_job("model_stages", selection=MODEL_STAGES)],
         resources=build_resources(),
         executor=dg.multiprocess_executor.configured({"max_concurrent": 2}),

@@ -1,5 +1,7 @@
 """Data stage: the deterministic train/test split of the training frame."""
 
+import math
+
 import dagster as dg
 import pandas as pd
 
@@ -29,6 +31,7 @@ def train_test_sets(config: SplitConfig, training_frame: pd.DataFrame):
     """Shuffle-split the training frame with a fixed seed (the seed's `train_test_split`)."""
     from sklearn.model_selection import train_test_split
 
+    check_splittable(training_frame, config.test_size)
     train, test = train_test_split(
         training_frame[SPLIT_COLUMNS],
         test_size=config.test_size,
@@ -44,4 +47,29 @@ def train_test_sets(config: SplitConfig, training_frame: pd.DataFrame):
                 "test_size": config.test_size,
                 "random_state": config.random_state,
             },
+        )
+
+
+class SplitError(ValueError):
+    """The training frame cannot be split into a train and a test set with both classes."""
+
+
+def check_splittable(frame: pd.DataFrame, test_size: float) -> None:
+    """Raise a SplitError that says why, when no split can give both sets both classes."""
+    rows = len(frame)
+    test_rows = math.ceil(rows * test_size)
+    if rows < 2 or test_rows < 1 or test_rows >= rows:
+        raise SplitError(
+            f"training_frame has {rows} row(s): test_size {test_size} would leave "
+            f"{rows - test_rows} for train_set and {test_rows} for test_set; both need rows. "
+            "Add labelled rows (TRAINING_LABELS_PATH) or change test_size."
+        )
+    counts = frame[TARGET].value_counts()
+    scarce = {int(label): int(count) for label, count in counts.items() if count < 2}
+    if len(counts) < 2 or scarce:
+        raise SplitError(
+            f"training_frame's label {TARGET!r} has class counts "
+            f"{ {int(k): int(v) for k, v in counts.items()} }: train_set and test_set each need "
+            "at least one row of both classes 0 and 1, so every class needs 2 rows or more. "
+            "Add labelled rows of the missing class (TRAINING_LABELS_PATH)."
         )

@@ -1,0 +1,87 @@
+"""The split checks on crafted splits, and the clear error when a frame cannot be split."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.model_selection import train_test_split
+
+from training_assets.assets.splits import SPLIT_COLUMNS, SplitError, check_splittable
+from training_assets.checks import split_checks
+
+
+@pytest.fixture
+def frame() -> pd.DataFrame:
+    rng = np.random.default_rng(3)
+    rows = 200
+    result = pd.DataFrame(
+        {
+            "conv_rate": rng.random(rows).astype("float32"),
+            "acc_rate": rng.random(rows).astype("float32"),
+            "avg_daily_trips": rng.integers(0, 900, rows).astype("int32"),
+            "trip_completed": rng.integers(0, 2, rows).astype("int64"),
+        }
+    )
+    # Two identical rows (e.g. repeated orders with the same features) are legitimate.
+    result.loc[1] = result.loc[0]
+    return result
+
+
+def split(frame: pd.DataFrame, test_size: float = 0.2):
+    train, test = train_test_split(frame[SPLIT_COLUMNS], test_size=test_size, random_state=17)
+    return train.reset_index(drop=True), test.reset_index(drop=True)
+
+
+def test_a_real_split_passes_every_check(frame, settings):
+    train, test = split(frame)
+    outcome, extra = split_checks.validate_partition(frame, train, test, settings)
+    assert outcome.success and extra["distinct_rows"] == 199
+    assert split_checks.validate_ratio(train, test, 0.2, settings).success
+    assert split_checks.validate_classes("train_set", train, settings).success
+    assert split_checks.validate_classes("test_set", test, settings).success
+
+
+def test_a_row_in_both_sets_or_lost_fails_the_partition(frame, settings):
+    train, test = split(frame)
+    overlapping = pd.concat([train, test.head(1)], ignore_index=True)
+    outcome, _ = split_checks.validate_partition(frame, overlapping, test, settings)
+    assert not outcome.success
+    [wrong] = outcome.failed
+    assert wrong.observed == "1 of 199 rows unexpected"
+    frame_count, split_count = re.search(
+        r"rows_in_training_frame=(\d+), rows_in_train_and_test=(\d+)", wrong.examples[0]
+    ).groups()
+    assert int(split_count) == int(frame_count) + 1
+    assert "rows_in_test_set=1" in wrong.examples[0]
+
+    outcome, _ = split_checks.validate_partition(frame, train.iloc[1:], test, settings)
+    assert not outcome.success
+
+
+def test_sizes_must_match_the_test_size(frame, settings):
+    train, test = split(frame, test_size=0.5)
+    outcome = split_checks.validate_ratio(train, test, 0.2, settings)
+    assert not outcome.success
+    assert {o.observed for o in outcome.failed} == {"100"}
+    assert split_checks.expected_test_rows(401, 0.2) == (80, 81)
+
+
+def test_a_set_without_one_class_fails(frame, settings):
+    _, test = split(frame)
+    outcome = split_checks.validate_classes("test_set", test[test.trip_completed == 0], settings)
+    assert not outcome.success
+    assert outcome.failed[0].observed == "missing [1]"
+
+
+def test_frames_that_cannot_be_split_get_a_clear_error(frame):
+    check_splittable(frame, 0.2)
+    with pytest.raises(SplitError, match="has 1 row"):
+        check_splittable(frame.head(1), 0.2)
+    single = pd.concat([frame[frame.trip_completed == 0], frame[frame.trip_completed == 1].head(1)])
+    with pytest.raises(SplitError, match=r"class counts .*1: 1\}.*every class needs 2 rows"):
+        check_splittable(single, 0.2)
+    with pytest.raises(SplitError, match="both classes"):
+        check_splittable(frame.assign(trip_completed=0), 0.2)

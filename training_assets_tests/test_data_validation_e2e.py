@@ -1,0 +1,135 @@
+"""End to end, per failure class: the data checks stop the graph before training and leave the
+MLflow registry alone; drift warns on the second of two materializations without blocking."""
+
+from __future__ import annotations
+
+import dagster as dg
+import pandas as pd
+import pytest
+
+from training_assets.resources.feast_store import FeastResource
+from training_assets_tests.test_end_to_end import MODEL_NAME, materialized, run_training
+
+pytestmark = pytest.mark.slow
+
+STOPPED_BEFORE_TRAINING = {"feast_registry", "training_frame"}
+
+
+def evaluations(result: dg.ExecuteInProcessResult) -> dict[str, dg.AssetCheckEvaluation]:
+    return {check.check_name: check for check in result.get_asset_check_evaluations()}
+
+
+def failed_checks(result: dg.ExecuteInProcessResult) -> set[str]:
+    return {name for name, check in evaluations(result).items() if not check.passed}
+
+
+def assert_nothing_trained_or_registered(project, result) -> None:
+    assert not result.success
+    assert materialized(result) == STOPPED_BEFORE_TRAINING
+    client = project.mlflow_client()
+    assert client.search_registered_models() == []
+    experiment = client.get_experiment_by_name("elastic-net")
+    assert experiment is None or client.search_runs([experiment.experiment_id]) == []
+
+
+def rewrite_features(project, change) -> None:
+    features = pd.read_parquet(project.features_path)
+    change(features)
+    features.to_parquet(project.features_path, index=False)
+
+
+def test_labels_of_a_driver_without_features_stop_the_graph(project):
+    labels = pd.read_csv(project.labels_path, sep="\t")
+    unknown = labels.head(3).assign(driver_id=999)
+    pd.concat([labels, unknown]).to_csv(project.labels_path, sep="\t", index=False)
+
+    with dg.instance_for_test() as instance:
+        _, result = run_training(instance)
+    # Null features also turn the feature columns into float64, so the schema check fails too.
+    assert failed_checks(result) == {"training_frame_completeness", "training_frame_schema"}
+    completeness = evaluations(result)["training_frame_completeness"].metadata
+    assert completeness["label_rows_without_feature_row"].value == 3
+    assert completeness["drivers_without_features"].value == "999"
+    assert_nothing_trained_or_registered(project, result)
+
+
+def test_bad_feature_values_stop_the_graph_and_the_registered_version_stays(project):
+    with dg.instance_for_test() as instance:
+        defs, first = run_training(instance)
+        assert first.success
+
+        def out_of_range(features: pd.DataFrame) -> None:
+            features["conv_rate"] = (features["conv_rate"] + 1.5).astype("float32")
+
+        rewrite_features(project, out_of_range)
+        defs, second = run_training(instance)
+
+    assert not second.success
+    assert materialized(second) == STOPPED_BEFORE_TRAINING
+    assert failed_checks(second) == {"training_frame_values"}
+    [wrong] = [
+        e
+        for e in evaluations(second)["training_frame_values"].metadata["expectation_results"].value
+        if not e["passed"]
+    ]
+    assert wrong["column"] == "conv_rate" and wrong["observed"] == "400 of 400 rows unexpected"
+    assert wrong["examples"][0].startswith("conv_rate=1.")
+    # The registry and the stored registration still describe the first run's model.
+    versions = project.mlflow_client().search_model_versions(f"name = '{MODEL_NAME}'")
+    assert [str(v.version) for v in versions] == ["1"]
+    assert defs.load_asset_value("registered_model_version")["version"] == "1"
+
+
+def test_a_look_ahead_join_is_caught_as_leakage(project, monkeypatch):
+    """A retrieval bug that takes the nearest feature row, also one after the order."""
+
+    def nearest_row(self, entity_df, feature_refs):
+        source = pd.read_parquet(project.features_path).sort_values("datetime")
+        joined = pd.merge_asof(
+            entity_df.sort_values("event_timestamp"),
+            source[["driver_id", "datetime", "conv_rate", "acc_rate", "avg_daily_trips"]],
+            left_on="event_timestamp",
+            right_on="datetime",
+            by="driver_id",
+            direction="nearest",
+        )
+        return joined.drop(columns="datetime")
+
+    monkeypatch.setattr(FeastResource, "historical_features", nearest_row)
+    with dg.instance_for_test() as instance:
+        _, result = run_training(instance)
+    assert failed_checks(result) == {"training_frame_leakage"}
+    metadata = evaluations(result)["training_frame_leakage"].metadata
+    assert metadata["rows_differing_from_as_of"].value > 0
+    assert "AFTER the event: leakage" in metadata["explanations"].value
+    assert_nothing_trained_or_registered(project, result)
+
+
+def test_drift_warns_on_shifted_data_without_blocking(project, monkeypatch):
+    # The shifted data is meant to train anyway: only the drift check is under test.
+    monkeypatch.setenv("MODEL_MAX_RMSE", "10")
+    monkeypatch.setenv("MODEL_MAX_MAE", "10")
+    with dg.instance_for_test() as instance:
+        _, first = run_training(instance)
+
+        def shifted(features: pd.DataFrame) -> None:
+            features["conv_rate"] = (features["conv_rate"] * 0.4).astype("float32")
+
+        rewrite_features(project, shifted)
+        _, second = run_training(instance)
+
+    assert first.success and second.success
+    first_drift = evaluations(first)["training_frame_drift"]
+    assert first_drift.passed
+    assert first_drift.metadata["baseline"].value.startswith("no baseline")
+    assert first_drift.metadata["baseline_updated"].value.startswith("yes")
+
+    second_drift = evaluations(second)["training_frame_drift"]
+    assert not second_drift.passed
+    assert second_drift.severity == dg.AssetCheckSeverity.WARN
+    assert second_drift.metadata["drifted_features"].value == "conv_rate"
+    assert second_drift.metadata["psi_conv_rate"].value > 0.2
+    assert second_drift.metadata["psi_acc_rate"].value < 0.2
+    assert first.run_id in second_drift.metadata["baseline"].value
+    # Non-blocking: the model was trained and registered all the same.
+    assert "registered_model_version" in materialized(second)
