@@ -22,7 +22,10 @@ step() {
 }
 
 step "docker engine" "$here/docker-engine.sh"
-step "base image" env BASE_IMAGE_CACHE="$cache" "$here/base-image.sh" >/dev/null
+base_image() {
+  echo "ci-docker: base image $(BASE_IMAGE_CACHE="$cache" "$here/base-image.sh")"
+}
+step "base image" base_image
 
 postgres_image() {
   local image="${LOCAL_POSTGRES_IMAGE:-local/postgres:15-bookworm}" tar="$cache/postgres.tar"
