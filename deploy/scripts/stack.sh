@@ -33,6 +33,11 @@ ensure_env_file() {
     (umask 077 && sed "s/^POSTGRES_PASSWORD=.*/POSTGRES_PASSWORD=$password/" \
       "$deploy/.env.example" >"$env_file")
     echo "stack: wrote $env_file with a random Postgres password"
+    if docker volume inspect training_stack_postgres >/dev/null 2>&1; then
+      echo "stack: warning: the volume training_stack_postgres already exists and keeps the" \
+        "password it was created with; if services fail to log in, restore the old env file" \
+        "or drop the data with: $0 down --volumes" >&2
+    fi
   fi
 }
 

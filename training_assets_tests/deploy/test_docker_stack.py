@@ -142,6 +142,14 @@ def stack(docker_engine, tmp_path_factory) -> Iterator[Stack]:
             "a training_stack is already running on this engine (its network and volume names "
             "are fixed); stop it with `make stack-down` first"
         )
+    leftovers = _run("docker", "volume", "ls", "-q", "--filter", f"name={PROJECT}_").split()
+    if leftovers:
+        # Their Postgres cluster has another password than the one this test generates.
+        _unavailable(
+            f"volumes of an earlier training_stack exist ({', '.join(leftovers)}); the test "
+            "starts from empty volumes and removes them at the end: remove them with "
+            "`make stack-down VOLUMES=1` first"
+        )
     webserver_port, mlflow_port = _free_port(), _free_port()
     env_file = tmp_path_factory.mktemp("stack") / "stack.env"
     lines = (DEPLOY / ".env.example").read_text().splitlines()
