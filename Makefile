@@ -6,7 +6,8 @@ export DAGSTER_HOME := $(CURDIR)/var/dagster_home
 
 SAMPLE_DATA := data/driver_stats.parquet data/driver_orders.csv
 
-.PHONY: run test dev lint data mlflow-ui champion rollback clean
+.PHONY: run test dev lint data mlflow-ui champion rollback clean \
+	docker-engine base-image image stack-up stack-launch stack-status stack-down test-docker
 
 # The environment, exactly as the lock file says (uv is installed with pip if missing).
 $(VENV)/.synced: pyproject.toml uv.lock
@@ -48,6 +49,38 @@ rollback: $(VENV)/.synced
 
 lint: $(VENV)/.synced
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
+
+## Production (Docker), see deploy/README.md. A Docker engine (installs and starts dockerd
+## with apt if none answers).
+docker-engine:
+	deploy/scripts/docker-engine.sh
+
+## The python:3.11 base image; built locally with mmdebstrap when Docker Hub is unreachable.
+base-image: docker-engine
+	deploy/scripts/base-image.sh
+
+## The pipeline image (TRAINING_IMAGE, default training-assets:dev).
+image: docker-engine
+	deploy/scripts/build-image.sh
+
+## Postgres, MLflow server, code server, webserver (127.0.0.1:3000) and daemon.
+stack-up: image
+	deploy/scripts/stack.sh up
+
+## Launch training_job on the stack (queued; the daemon runs it in its own container).
+stack-launch:
+	deploy/scripts/stack.sh launch
+
+stack-status:
+	deploy/scripts/stack.sh status
+
+## Stop the stack and remove run containers; the data volumes stay (VOLUMES=1 drops them).
+stack-down:
+	deploy/scripts/stack.sh down $(if $(filter 1,$(VOLUMES)),--volumes)
+
+## Only the Docker tests (build the image, start the stack, run the job; about 6 minutes).
+test-docker: $(VENV)/.synced
+	$(VENV)/bin/pytest -m docker -v
 
 ## Remove every local result (assets, MLflow store, Dagster runs, Feast registry).
 clean:

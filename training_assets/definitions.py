@@ -5,6 +5,7 @@ Settings come from environment variables with defaults under the repository (REA
 "Settings"); nothing here imports Feast or MLflow, which keeps the code location quick to load.
 """
 
+import os
 from pathlib import Path
 
 import dagster as dg
@@ -27,6 +28,11 @@ def build_resources() -> dict[str, object]:
     """Resources from the environment, each defaulting to a path inside the repository."""
     storage_dir = path_setting("TRAINING_STORAGE_DIR", "var/assets")
     mlflow_dir = Path(path_setting("TRAINING_MLFLOW_DIR", "var/mlflow"))
+    tracking_uri = setting("MLFLOW_TRACKING_URI", f"sqlite:///{mlflow_dir / 'mlflow.db'}")
+    # A tracking server chooses where artifacts go (with `--serve-artifacts`, uploads through
+    # itself); a local file default would leave them on the client, e.g. in a run container.
+    on_server = tracking_uri.startswith(("http://", "https://"))
+    artifact_default = None if on_server else (mlflow_dir / "artifacts").as_uri()
     return {
         "parquet_io_manager": ParquetIOManager(base_dir=storage_dir),
         "json_io_manager": JsonIOManager(base_dir=storage_dir),
@@ -38,10 +44,8 @@ def build_resources() -> dict[str, object]:
             path=path_setting("TRAINING_LABELS_PATH", "data/driver_orders.csv")
         ),
         "mlflow_tracking": MlflowResource(
-            tracking_uri=setting("MLFLOW_TRACKING_URI", f"sqlite:///{mlflow_dir / 'mlflow.db'}"),
-            artifact_location=setting(
-                "MLFLOW_ARTIFACT_LOCATION", (mlflow_dir / "artifacts").as_uri()
-            ),
+            tracking_uri=tracking_uri,
+            artifact_location=os.environ.get("MLFLOW_ARTIFACT_LOCATION") or artifact_default,
             experiment_name=setting("MLFLOW_EXPERIMENT_NAME", "elastic-net"),
             registered_model_name=setting(
                 "MLFLOW_REGISTERED_MODEL_NAME", "sklearn-elastic-net-reg"
