@@ -12,6 +12,7 @@ from typing import Any
 
 import dagster as dg
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from training_assets.io_managers.atomic import atomic_write
@@ -38,19 +39,27 @@ class _FileIOManager(dg.ConfigurableIOManager):
 
 
 class ParquetIOManager(_FileIOManager):
-    """pandas DataFrames as Parquet files."""
+    """pandas DataFrames or Arrow tables as Parquet files, read back as pandas DataFrames
+    (or as an Arrow table for an input annotated `pa.Table`)."""
 
     extension: str = ".parquet"
 
-    def handle_output(self, context: dg.OutputContext, obj: pd.DataFrame) -> None:
+    def handle_output(self, context: dg.OutputContext, obj: pd.DataFrame | pa.Table) -> None:
         path = self._output_path(context)
-        atomic_write(path, lambda tmp: obj.to_parquet(tmp, index=False))
+        if isinstance(obj, pa.Table):
+            # Straight from Arrow: no pandas copy of a large frame.
+            atomic_write(path, lambda tmp: pq.write_table(obj, tmp))
+        else:
+            atomic_write(path, lambda tmp: obj.to_parquet(tmp, index=False))
         context.add_output_metadata(
             {"path": dg.MetadataValue.path(str(path)), "stored_bytes": path.stat().st_size}
         )
 
-    def load_input(self, context: dg.InputContext) -> pd.DataFrame:
-        return pq.read_table(self._input_path(context)).to_pandas()
+    def load_input(self, context: dg.InputContext) -> pd.DataFrame | pa.Table:
+        table = pq.read_table(self._input_path(context))
+        if context.dagster_type.typing_type is pa.Table:
+            return table
+        return table.to_pandas()
 
 
 class JsonIOManager(_FileIOManager):

@@ -59,10 +59,18 @@ class FeastResource(dg.ConfigurableResource):
         return {"feast_apply_output": result.stdout.strip(), **self.describe()}
 
     def describe(self) -> dict[str, Any]:
-        """Entities and feature views in the registry, with feature types and ttl."""
+        """Entities and feature views in the registry, with feature types and ttl.
+
+        With the ASOF offline store configured, each view also carries its join plan
+        (`offline_store`) and the store's DuckDB settings, so `training_frame` can run the same join
+        without importing Feast.
+        """
+        from training_assets.feast_offline_store.asof_store import asof_plan
+
         store = self.store()
         return {
             "project": store.project,
+            "offline_store": asof_plan(store.config, store.list_feature_views()),
             "entities": {
                 entity.name: {
                     "join_key": entity.join_key,
