@@ -135,6 +135,8 @@ def _asof_frame(
         [spec],
         order_by=TRAINING_FRAME_SORT_KEYS,
         settings=DuckDBSettings(**settings),
+        # Label rows equal on the sort keys get the same features: identical rows.
+        stable=False,
     ).to_arrow()
     frame = joined.select(list(TRAINING_FRAME_COLUMNS))
     for name in FEATURES:

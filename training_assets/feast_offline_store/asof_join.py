@@ -167,11 +167,12 @@ def join_sql(
     event_timestamp: str,
     views: Sequence[FeatureViewSpec],
     order_by: Sequence[str] | None = None,
+    row_id: str | None = ROW_ID,
 ) -> str:
     """SQL of the point-in-time join of `views` onto the relation named `entity`.
 
-    `entity` must have a column ROW_ID numbering its rows; the result has the entity columns
-    (without ROW_ID) then every view's features, ordered by `order_by` then ROW_ID.
+    The result has `entity_columns` then every view's features, ordered by `order_by`, then
+    by the column `row_id` of `entity` (numbering its rows) when given.
     """
     if event_timestamp not in entity_columns:
         raise AsOfJoinError(
@@ -214,12 +215,12 @@ def join_sql(
             f"Column name(s) {duplicates} would appear twice in the result: rename the entity "
             "column(s) or use full feature names."
         )
-    order = [*(f"e.{_ident(name)}" for name in order_by or ()), f"e.{ROW_ID}"]
+    order = [*(f"e.{_ident(name)}" for name in order_by or ())]
+    if row_id:
+        order.append(f"e.{_ident(row_id)}")
+    order_sql = f" ORDER BY {', '.join(order)}" if order else ""
     select = ", ".join([*(f"e.{_ident(name)}" for name in entity_columns), *outputs])
-    return (
-        f"WITH {', '.join(ctes)} SELECT {select} FROM e {' '.join(joins)} "
-        f"ORDER BY {', '.join(order)}"
-    )
+    return f"WITH {', '.join(ctes)} SELECT {select} FROM e {' '.join(joins)}{order_sql}"
 
 
 def with_row_id(table: pa.Table) -> pa.Table:
@@ -233,7 +234,12 @@ def with_row_id(table: pa.Table) -> pa.Table:
 
 
 class PointInTimeJoin:
-    """The join of some feature views onto an Arrow table of entity rows, run in DuckDB."""
+    """The join of some feature views onto an Arrow table of entity rows, run in DuckDB.
+
+    Rows come in the entity table's order, or sorted by `order_by`; rows equal on `order_by`
+    keep the entity table's order unless `stable` is False (cheaper; fine when such rows
+    are identical anyway).
+    """
 
     def __init__(
         self,
@@ -242,11 +248,13 @@ class PointInTimeJoin:
         views: Sequence[FeatureViewSpec],
         order_by: Sequence[str] | None = None,
         settings: DuckDBSettings | None = None,
+        stable: bool = True,
     ) -> None:
         if not views:
             raise AsOfJoinError("No feature views to join.")
         self.entity_columns = list(entity.column_names)
-        self._entity = with_row_id(entity)
+        self.row_id = ROW_ID if stable or not order_by else None
+        self._entity = with_row_id(entity) if self.row_id else entity
         self.event_timestamp = event_timestamp
         self.views = list(views)
         self.order_by = list(order_by or ())
@@ -262,6 +270,7 @@ class PointInTimeJoin:
             self.event_timestamp,
             self.views,
             self.order_by,
+            self.row_id,
         )
         return con, sql
 
