@@ -162,30 +162,33 @@ def main(argv: list[str] | None = None) -> None:
     me += ["--feature-rows", str(args.feature_rows)]
     run_feast = max(args.labels, args.feature_rows) <= args.skip_feast_above
 
-    contenders = {"ours": None}
+    envs = {"ours": project_copy(run_root / "ours", data)}
     if run_feast:
-        contenders["feast_duckdb"] = STOCK_STORE
-    runs: dict[str, list[dict]] = {}
-    outputs: dict[str, Path] = {}
-    for name, store in contenders.items():
-        env = project_copy(run_root / name, data, offline_store=store)
+        envs["feast_duckdb"] = project_copy(run_root / "feast_duckdb", data, STOCK_STORE)
+    for env in envs.values():
         run_child([*me, "--child", "apply"], env)
-        repeat = args.repeat if name == "ours" else args.feast_repeat
-        runs[name] = []
-        limit = args.feast_max_mb if name == "feast_duckdb" else None
-        for _ in range(repeat):
-            runs[name].append(run_child([*me, "--child", name], env, max_rss_mb=limit))
-            print(f"{name}: {runs[name][-1]}", file=sys.stderr, flush=True)
-            if "killed" in runs[name][-1]:
-                break
-        outputs[name] = Path(env["TRAINING_STORAGE_DIR"]) / "training_frame.parquet"
-
+    outputs = {
+        name: Path(env["TRAINING_STORAGE_DIR"]) / "training_frame.parquet"
+        for name, env in envs.items()
+    }
     outputs["duckdb_asof"] = run_root / "duckdb_asof.parquet"
-    runs["duckdb_asof"] = []
+    asof = ["--child", "duckdb_asof", "--data", str(data), "--out", str(outputs["duckdb_asof"])]
+    asof += ["--ttl-days", str(args.ttl_days)]
+
+    runs: dict[str, list[dict]] = {name: [] for name in outputs}
+
+    def run(name: str, argv: list[str], env: dict | None = None, limit: float | None = None):
+        runs[name].append(run_child([*me, *argv], env, max_rss_mb=limit))
+        print(f"{name}: {runs[name][-1]}", file=sys.stderr, flush=True)
+
+    # Ours and the bare join alternate, so a busy spell on the machine hits both alike.
     for _ in range(args.repeat):
-        asof = ["--child", "duckdb_asof", "--data", str(data), "--out", str(outputs["duckdb_asof"])]
-        runs["duckdb_asof"].append(run_child([*me, *asof, "--ttl-days", str(args.ttl_days)]))
-        print(f"duckdb_asof: {runs['duckdb_asof'][-1]}", file=sys.stderr, flush=True)
+        run("ours", ["--child", "ours"], envs["ours"])
+        run("duckdb_asof", asof)
+    for _ in range(args.feast_repeat if run_feast else 0):
+        run("feast_duckdb", ["--child", "feast_duckdb"], envs["feast_duckdb"], args.feast_max_mb)
+        if "killed" in runs["feast_duckdb"][-1]:
+            break
 
     finished = {name: [run for run in values if "seconds" in run] for name, values in runs.items()}
 
