@@ -22,7 +22,10 @@ takes seconds), so the `training_frame` asset and the Feast offline store
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Sequence
+import shutil
+import tempfile
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -86,23 +89,31 @@ class DuckDBSettings:
     threads: int | None = None
 
 
-def connect(settings: DuckDBSettings | None = None) -> duckdb.DuckDBPyConnection:
+@contextmanager
+def connect(settings: DuckDBSettings | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
+    """An in-memory DuckDB connection with these limits, spilling to a directory of its own
+    (under `temp_directory`, else the system's temporary directory) that is removed after."""
     import duckdb
 
     settings = settings or DuckDBSettings()
-    con = duckdb.connect()
-    # Timestamps without a zone are UTC (as Feast treats them), whatever the machine's zone.
-    con.execute("SET TimeZone = 'UTC'")
-    # Every result this module produces is ordered explicitly.
-    con.execute("SET preserve_insertion_order = false")
-    if settings.memory_limit:
-        con.execute(f"SET memory_limit = {_literal(settings.memory_limit)}")
     if settings.temp_directory:
         Path(settings.temp_directory).mkdir(parents=True, exist_ok=True)
-        con.execute(f"SET temp_directory = {_literal(settings.temp_directory)}")
-    if settings.threads:
-        con.execute(f"SET threads = {int(settings.threads)}")
-    return con
+    spill = tempfile.mkdtemp(prefix="feast-asof-", dir=settings.temp_directory)
+    con = duckdb.connect()
+    try:
+        # Timestamps without a zone are UTC (as Feast treats them), whatever the machine's zone.
+        con.execute("SET TimeZone = 'UTC'")
+        # Every result this module produces is ordered explicitly.
+        con.execute("SET preserve_insertion_order = false")
+        con.execute(f"SET temp_directory = {_literal(spill)}")
+        if settings.memory_limit:
+            con.execute(f"SET memory_limit = {_literal(settings.memory_limit)}")
+        if settings.threads:
+            con.execute(f"SET threads = {int(settings.threads)}")
+        yield con
+    finally:
+        con.close()
+        shutil.rmtree(spill, ignore_errors=True)
 
 
 def _ident(name: str) -> str:
@@ -260,36 +271,30 @@ class PointInTimeJoin:
         self.order_by = list(order_by or ())
         self.settings = settings or DuckDBSettings()
 
-    def _query(self) -> tuple[duckdb.DuckDBPyConnection, str]:
-        con = connect(self.settings)
-        con.register("__feast_asof_entity", self._entity)
-        sql = join_sql(
-            con,
-            "__feast_asof_entity",
-            self.entity_columns,
-            self.event_timestamp,
-            self.views,
-            self.order_by,
-            self.row_id,
-        )
-        return con, sql
+    @contextmanager
+    def _query(self) -> Iterator[tuple[duckdb.DuckDBPyConnection, str]]:
+        with connect(self.settings) as con:
+            con.register("__feast_asof_entity", self._entity)
+            sql = join_sql(
+                con,
+                "__feast_asof_entity",
+                self.entity_columns,
+                self.event_timestamp,
+                self.views,
+                self.order_by,
+                self.row_id,
+            )
+            yield con, sql
 
     def sql(self) -> str:
-        con, sql = self._query()
-        con.close()
-        return sql
+        with self._query() as (_, sql):
+            return sql
 
     def to_arrow(self) -> pa.Table:
-        con, sql = self._query()
-        try:
+        with self._query() as (con, sql):
             return con.sql(sql).to_arrow_table()
-        finally:
-            con.close()
 
     def to_parquet(self, path: str | Path) -> None:
         """Stream the result into one Parquet file (no Arrow or pandas copy in Python)."""
-        con, sql = self._query()
-        try:
+        with self._query() as (con, sql):
             con.execute(f"COPY ({sql}) TO {_literal(str(path))} (FORMAT parquet)")
-        finally:
-            con.close()
