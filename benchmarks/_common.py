@@ -70,9 +70,13 @@ def project_copy(root: Path, data: Path, offline_store: str | None = None) -> di
     )
     if offline_store:
         config = repo / "feature_store.yaml"
+        # The whole offline_store block becomes `type: ...` (other stores reject our keys).
         lines = config.read_text().splitlines()
         at = lines.index("offline_store:")
-        lines[at + 1] = f"  type: {offline_store}"
+        end = at + 1
+        while end < len(lines) and lines[end].startswith(" "):
+            end += 1
+        lines[at + 1 : end] = [f"  type: {offline_store}"]
         config.write_text("\n".join(lines) + "\n")
     (root / "dagster_home").mkdir(parents=True, exist_ok=True)
     return {
