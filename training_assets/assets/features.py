@@ -1,14 +1,28 @@
-"""Feature stage: apply the Feast repository, then build the point-in-time training frame."""
+"""Feature stage: apply the Feast repository, then build the point-in-time training frame.
+
+When the feature repo's offline store is the ASOF store
+(`training_assets.feast_offline_store.asof_store`), `training_frame` runs that store's join
+itself from the plan `feast_registry` recorded at `feast apply` (labels read by Arrow, joined
+and sorted in DuckDB, written from Arrow: no pandas copy, no `import feast`). Any other
+offline store is asked through `FeatureStore.get_historical_features`, as before.
+"""
 
 import hashlib
 from typing import Any
 
 import dagster as dg
 import pandas as pd
+import pyarrow as pa
 
+from training_assets.feast_offline_store.asof_join import (
+    DuckDBSettings,
+    FeatureViewSpec,
+    PointInTimeJoin,
+)
 from training_assets.resources.feast_store import FeastResource
 from training_assets.resources.labels import LabelsResource
 from training_assets.schema import (
+    EVENT_TIMESTAMP,
     FEATURE_REFS,
     FEATURE_VIEW,
     FEATURES,
@@ -50,11 +64,12 @@ def feast_registry(context: dg.AssetExecutionContext, feast: FeastResource) -> d
 @dg.asset(
     group_name=GROUP,
     io_manager_key="parquet_io_manager",
-    kinds={"feast", "pandas"},
+    kinds={"feast", "duckdb"},
     deps=["driver_orders", "driver_stats_source"],
     description=(
         "Labelled driver orders with the driver_stats features as of each order's time "
-        "(point-in-time join in Feast), sorted by event_timestamp and driver_id."
+        "(point-in-time join of the Feast feature view, as DuckDB ASOF JOINs), sorted by "
+        "event_timestamp and driver_id."
     ),
 )
 def training_frame(
@@ -70,21 +85,74 @@ def training_frame(
             f"Feature view {FEATURE_VIEW!r} in {feast.repo_path} does not declare {missing}; "
             f"it declares {sorted(declared)}."
         )
-    label_rows = labels.read()
-    joined = feast.historical_features(label_rows, list(FEATURE_REFS))
-    frame = _ordered(joined, declared)
-    if len(frame) != len(label_rows):
+    offline_store = feast_registry.get("offline_store", {})
+    plan = offline_store.get("feature_views", {}).get(FEATURE_VIEW)
+    if plan is not None:
+        label_rows = labels.read_arrow()
+        label_count = label_rows.num_rows
+        table = _asof_frame(label_rows, plan, offline_store.get("duckdb_settings", {}), declared)
+        del label_rows
+        metadata = _frame_metadata(table)
+        # The asset's value stays a pandas DataFrame (what downstream assets and
+        # `output_for_node` see); numeric columns are handed over without a copy.
+        frame = table.to_pandas(split_blocks=True, self_destruct=True)
+        del table
+    else:
+        label_rows = labels.read()
+        label_count = len(label_rows)
+        joined = feast.historical_features(label_rows, list(FEATURE_REFS))
+        frame = _ordered(joined, declared)
+        metadata = _frame_metadata(pa.Table.from_pandas(frame, preserve_index=False))
+    context.log.info(
+        f"Point-in-time join by the {offline_store.get('type', 'configured')} offline store: "
+        f"{len(frame)} rows."
+    )
+    if len(frame) != label_count:
         # Every label row must survive the join; anything else is a bug in retrieval.
         raise RuntimeError(
-            f"Point-in-time join returned {len(frame)} rows for {len(label_rows)} label rows."
+            f"Point-in-time join returned {len(frame)} rows for {label_count} label rows."
         )
-    return dg.Output(frame, metadata=_frame_metadata(frame), data_version=_content_version(frame))
+    return dg.Output(frame, metadata=metadata, data_version=_content_version(frame))
 
 
 def _content_version(frame: pd.DataFrame) -> dg.DataVersion:
     """A hash of the frame's content: the same data gives the same version, run after run."""
     row_hashes = pd.util.hash_pandas_object(frame, index=False).to_numpy()
     return dg.DataVersion(hashlib.sha256(row_hashes.tobytes()).hexdigest()[:16])
+
+
+def _asof_frame(
+    label_rows: pa.Table,
+    plan: dict[str, Any],
+    settings: dict[str, Any],
+    declared: dict[str, str],
+) -> pa.Table:
+    """The join in DuckDB, sorted there; then what `_ordered` does to the dtypes."""
+    spec = FeatureViewSpec.from_dict(plan).with_features(FEATURES)
+    joined = PointInTimeJoin(
+        label_rows,
+        EVENT_TIMESTAMP,
+        [spec],
+        order_by=TRAINING_FRAME_SORT_KEYS,
+        settings=DuckDBSettings(**settings),
+        # Label rows equal on the sort keys get the same features: identical rows.
+        stable=False,
+    ).to_arrow()
+    frame = joined.select(list(TRAINING_FRAME_COLUMNS))
+    for name in FEATURES:
+        column = frame[name]
+        dtype = FEAST_TO_PANDAS_DTYPE.get(declared[name])
+        if not column.null_count and dtype:
+            target = pa.from_numpy_dtype(dtype)
+        elif column.null_count and pa.types.is_integer(column.type):
+            # pandas holds an integer column with missing values as float64.
+            target = pa.float64()
+        else:
+            continue
+        if column.type != target:
+            index = frame.column_names.index(name)
+            frame = frame.set_column(index, name, column.cast(target, safe=False))
+    return frame
 
 
 def _ordered(joined: pd.DataFrame, declared: dict[str, str]) -> pd.DataFrame:
@@ -98,15 +166,27 @@ def _ordered(joined: pd.DataFrame, declared: dict[str, str]) -> pd.DataFrame:
     return frame.reset_index(drop=True)
 
 
-def _frame_metadata(frame: pd.DataFrame) -> dict[str, Any]:
-    timestamps = frame[TRAINING_FRAME_COLUMNS[0]]
+def _frame_metadata(frame: pa.Table) -> dict[str, Any]:
+    import pyarrow.compute as pc
+
+    # The dtypes the frame has once loaded into pandas, as downstream assets see it.
+    dtypes = frame.schema.empty_table().to_pandas().dtypes
+    missing = pc.is_null(frame[FEATURES[0]])
+    for name in FEATURES[1:]:
+        missing = pc.or_(missing, pc.is_null(frame[name]))
+    without_features = pc.sum(missing).as_py()
+    bounds = pc.min_max(frame[TRAINING_FRAME_COLUMNS[0]])
+
+    def when(value: pa.Scalar) -> str:
+        return str(pd.Timestamp(value.as_py())) if value.is_valid else ""
+
     return {
-        "dagster/row_count": len(frame),
+        "dagster/row_count": frame.num_rows,
         "dagster/column_schema": dg.TableSchema(
-            columns=[dg.TableColumn(name, str(dtype)) for name, dtype in frame.dtypes.items()]
+            columns=[dg.TableColumn(name, str(dtype)) for name, dtype in dtypes.items()]
         ),
-        "rows_without_features": int(frame[list(FEATURES)].isna().any(axis=1).sum()),
-        "first_event": str(timestamps.min()) if len(frame) else "",
-        "last_event": str(timestamps.max()) if len(frame) else "",
-        "preview": dg.MetadataValue.md(frame.head(10).to_markdown(index=False)),
+        "rows_without_features": int(without_features or 0),
+        "first_event": when(bounds["min"]),
+        "last_event": when(bounds["max"]),
+        "preview": dg.MetadataValue.md(frame.slice(0, 10).to_pandas().to_markdown(index=False)),
     }

@@ -6,6 +6,7 @@ code location loads.
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -44,25 +45,41 @@ class FeastResource(dg.ConfigurableResource):
         """Run `feast apply` (the seed's first step) and describe what the registry now holds.
 
         The CLI runs in a child process so its output and any parse error of the repo's
-        Python files reach the user unchanged.
+        Python files reach the user unchanged; the same process then describes the registry
+        (`feast_apply.py`), so the run's own process never imports Feast.
         """
+        from training_assets.resources.feast_apply import MARKER
+
         repo = self._check_repo()
-        feast_cli = Path(sys.executable).with_name("feast")
         result = subprocess.run(
-            [str(feast_cli), "apply"], cwd=repo, capture_output=True, text=True, check=False
+            [sys.executable, "-m", "training_assets.resources.feast_apply"],
+            cwd=repo,
+            capture_output=True,
+            text=True,
+            check=False,
         )
-        if result.returncode != 0:
+        lines = result.stdout.strip().splitlines()
+        if result.returncode != 0 or not lines or not lines[-1].startswith(MARKER):
             raise FeatureRepoError(
                 f"`feast apply` failed in {repo} (exit {result.returncode}):\n"
                 f"{result.stderr.strip() or result.stdout.strip()}"
             )
-        return {"feast_apply_output": result.stdout.strip(), **self.describe()}
+        description = json.loads(lines[-1][len(MARKER) :])
+        return {"feast_apply_output": "\n".join(lines[:-1]).strip(), **description}
 
     def describe(self) -> dict[str, Any]:
-        """Entities and feature views in the registry, with feature types and ttl."""
+        """Entities and feature views in the registry, with feature types and ttl.
+
+        `offline_store` names the configured offline store; for the ASOF store it also holds
+        each view's join plan and the DuckDB settings, so `training_frame` runs the same join
+        without importing Feast.
+        """
+        from training_assets.feast_offline_store.asof_store import asof_plan
+
         store = self.store()
         return {
             "project": store.project,
+            "offline_store": asof_plan(store.config, store.list_feature_views()),
             "entities": {
                 entity.name: {
                     "join_key": entity.join_key,

@@ -1,0 +1,161 @@
+"""Time the whole asset graph against a bare single-process script doing the same work.
+
+    .venv/bin/python benchmarks/graph.py --labels 1000000
+
+- graph: `dagster asset materialize --select '*' -m training_assets.definitions` (what
+  `make run` does) on a fresh project copy: code location load, feast apply, the training
+  frame, every check, split, fit, MLflow logging, evaluation, registration;
+- bare:  one Python process that reads the labels and features, joins them (a DuckDB ASOF
+  JOIN), splits (scikit-learn, same seed), fits the same ElasticNet and computes RMSE/MAE.
+Both are timed as whole processes (interpreter start and imports included), the median of
+--repeat runs, interleaved. Peak memory is the process tree's largest RSS. The last line
+printed is one JSON object; `identical` says whether both got the same RMSE and MAE.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks._common import (
+    BENCH_DIR,
+    PROJECT_DIR,
+    data_dir,
+    median,
+    project_copy,
+    report,
+    run_child,
+)
+
+
+def child_bare(data: Path) -> None:
+    """The bare script: everything inside this function is timed (imports included)."""
+    start = time.perf_counter()
+    import duckdb
+    from sklearn.linear_model import ElasticNet
+    from sklearn.metrics import mean_absolute_error, root_mean_squared_error
+    from sklearn.model_selection import train_test_split
+
+    features_sql = str(data / "driver_stats.parquet").replace("'", "''")
+    labels_sql = str(data / "driver_orders.csv").replace("'", "''")
+    columns = (
+        "{'event_timestamp': 'TIMESTAMPTZ', 'driver_id': 'BIGINT', 'trip_completed': 'BIGINT'}"
+    )
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    frame = con.sql(
+        f"""
+        SELECT l.event_timestamp, l.driver_id, l.trip_completed,
+               f.conv_rate, f.acc_rate, f.avg_daily_trips
+        FROM read_csv('{labels_sql}', delim = '\t', header = true, columns = {columns}) AS l
+        ASOF LEFT JOIN (
+          SELECT * FROM read_parquet('{features_sql}')
+          QUALIFY row_number() OVER (PARTITION BY driver_id, datetime ORDER BY created DESC) = 1
+        ) AS f
+        ON l.driver_id = f.driver_id AND l.event_timestamp >= f.datetime
+        ORDER BY l.event_timestamp, l.driver_id, l.trip_completed
+        """
+    ).df()
+    features = ["conv_rate", "acc_rate", "avg_daily_trips"]
+    train, test = train_test_split(
+        frame[[*features, "trip_completed"]], test_size=0.2, random_state=17
+    )
+    model = ElasticNet(alpha=0.5, l1_ratio=0.1, random_state=17)
+    model.fit(train[features], train["trip_completed"])
+    predictions = model.predict(test[features])
+    metrics = {
+        "rmse": float(root_mean_squared_error(test["trip_completed"], predictions)),
+        "mae": float(mean_absolute_error(test["trip_completed"], predictions)),
+    }
+    report({"seconds": round(time.perf_counter() - start, 3), **metrics})
+
+
+def run_graph(root: Path, data: Path) -> dict:
+    """One `dagster asset materialize` of everything on a fresh project copy."""
+    shutil.rmtree(root, ignore_errors=True)
+    env = {**os.environ, **project_copy(root, data)}
+    shutil.copy(PROJECT_DIR / "dagster.yaml", root / "dagster_home" / "dagster.yaml")
+    dagster = Path(sys.executable).with_name("dagster")
+    command = ["/usr/bin/time", "-f", "TIME %e %M", str(dagster), "asset", "materialize"]
+    command += ["--select", "*", "-m", "training_assets.definitions"]
+    start = time.perf_counter()
+    result = subprocess.run(
+        command, cwd=PROJECT_DIR, env=env, capture_output=True, text=True, check=False
+    )
+    seconds = time.perf_counter() - start
+    if result.returncode != 0:
+        raise RuntimeError(f"graph materialization failed:\n{result.stderr[-4000:]}")
+    timing = [line for line in result.stderr.splitlines() if line.startswith("TIME ")][-1]
+    metrics = json.loads((Path(env["TRAINING_STORAGE_DIR"]) / "model_metrics.json").read_text())
+    return {
+        "seconds": round(seconds, 3),
+        "peak_mb": round(int(timing.split()[2]) / 1024, 1),
+        "rmse": metrics["rmse"],
+        "mae": metrics["mae"],
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--labels", type=int, required=True)
+    parser.add_argument("--feature-rows", type=int, help="default: as many as labels")
+    parser.add_argument("--drivers", type=int, default=10_000)
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--child", choices=["bare"])
+    parser.add_argument("--data", type=Path)
+    args = parser.parse_args(argv)
+    if args.child == "bare":
+        return child_bare(args.data)
+
+    feature_rows = args.feature_rows or args.labels
+    data = data_dir(args.labels, feature_rows, args.drivers, args.seed)
+    root = BENCH_DIR / "graph" / data.name
+    runs: dict[str, list[dict]] = {"graph": [], "bare": []}
+    for _ in range(args.repeat):
+        runs["graph"].append(run_graph(root, data))
+        print(f"graph: {runs['graph'][-1]}", file=sys.stderr, flush=True)
+        bare = [str(Path(__file__).resolve()), "--labels", str(args.labels)]
+        bare += ["--child", "bare", "--data", str(data)]
+        runs["bare"].append(run_child(bare))
+        print(f"bare: {runs['bare'][-1]}", file=sys.stderr, flush=True)
+
+    graph_s = median([run["seconds"] for run in runs["graph"]])
+    # The bare script's own clock starts before its imports; its process time adds only
+    # the interpreter start, so take the process time, like the graph's.
+    bare_s = median([run["process_s"] for run in runs["bare"]])
+    same = all(
+        abs(g[key] - b[key]) <= 1e-9 * max(1.0, abs(b[key]))
+        for g, b in zip(runs["graph"], runs["bare"], strict=True)
+        for key in ("rmse", "mae")
+    )
+    summary = {
+        "labels": args.labels,
+        "feature_rows": feature_rows,
+        "graph_s": graph_s,
+        "graph_peak_mb": max(run["peak_mb"] for run in runs["graph"]),
+        "bare_s": bare_s,
+        "bare_peak_mb": max(run["peak_mb"] for run in runs["bare"]),
+        "ratio_vs_bare": round(graph_s / bare_s, 2),
+        "identical": same,
+        "rmse": runs["bare"][-1]["rmse"],
+        "mae": runs["bare"][-1]["mae"],
+        "runs": {
+            name: [run.get("process_s", run["seconds"]) for run in v] for name, v in runs.items()
+        },
+        "drivers": args.drivers,
+        "cpus": os.cpu_count(),
+    }
+    print(json.dumps(summary))
+
+
+if __name__ == "__main__":
+    main()

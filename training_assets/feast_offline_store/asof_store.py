@@ -1,0 +1,274 @@
+"""A Feast offline store: Feast's `duckdb` store with historical retrieval as DuckDB ASOF JOINs.
+
+Configure it in `feature_store.yaml`:
+
+    offline_store:
+      type: training_assets.feast_offline_store.asof_store.DuckDBAsOfOfflineStore
+      memory_limit: 3GB          # optional, DuckDB spills to temp_directory beyond it
+      temp_directory: /tmp/feast # optional
+
+`FeatureStore.get_historical_features(...)` then returns the same rows as the stock `duckdb`
+store (see `asof_join.py` for the exact semantics), much faster and in far less memory.
+Everything else (materialization, pull_latest, writes, monitoring) is the stock store's.
+Requests the ASOF plan does not cover fall back to the stock implementation, unchanged:
+an entity SQL query instead of a DataFrame, `filter_by_created_timestamp=True`, feature views
+whose batch source is not a local Parquet `FileSource`, and substrait on-demand views.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal
+
+import pandas as pd
+import pyarrow as pa
+from feast.data_format import ParquetFormat
+from feast.errors import SavedDatasetLocationAlreadyExists
+from feast.feature_view import FeatureView
+from feast.infra.offline_stores.duckdb import DuckDBOfflineStore, DuckDBOfflineStoreConfig
+from feast.infra.offline_stores.file_source import FileSource
+from feast.infra.offline_stores.offline_store import RetrievalJob, RetrievalMetadata
+from feast.infra.offline_stores.offline_utils import infer_event_timestamp_from_entity_df
+from feast.infra.registry.base_registry import BaseRegistry
+from feast.on_demand_feature_view import OnDemandFeatureView
+from feast.repo_config import RepoConfig
+from feast.saved_dataset import SavedDatasetStorage
+from pydantic import StrictInt, StrictStr
+
+from training_assets.feast_offline_store.asof_join import (
+    DuckDBSettings,
+    FeatureViewSpec,
+    PointInTimeJoin,
+)
+
+STORE_TYPE = "training_assets.feast_offline_store.asof_store.DuckDBAsOfOfflineStore"
+
+
+class DuckDBAsOfOfflineStoreConfig(DuckDBOfflineStoreConfig):
+    type: Literal["training_assets.feast_offline_store.asof_store.DuckDBAsOfOfflineStore"] = (
+        STORE_TYPE
+    )
+    memory_limit: StrictStr | None = None
+    temp_directory: StrictStr | None = None
+    threads: StrictInt | None = None
+
+    def duckdb_settings(self) -> DuckDBSettings:
+        return DuckDBSettings(self.memory_limit, self.temp_directory, self.threads)
+
+
+def asof_supported(view: FeatureView) -> str | None:
+    """Why the ASOF plan cannot serve this feature view, or None when it can."""
+    source = view.batch_source
+    if type(source) is not FileSource:
+        return f"batch source {type(source).__name__} is not a FileSource"
+    if not (source.file_format is None or isinstance(source.file_format, ParquetFormat)):
+        return f"file format {type(source.file_format).__name__} is not Parquet"
+    if "://" in source.path:
+        return f"source path {source.path} is not a local file"
+    return None
+
+
+def feature_view_spec(
+    view: FeatureView, feature_refs: list[str] | None = None, full_feature_names: bool = False
+) -> FeatureViewSpec:
+    """The view's join plan: what Feast's ibis `read_fv` derives from a feature view.
+
+    `feature_refs` None means every feature of the view.
+    """
+    reason = asof_supported(view)
+    if reason:
+        raise ValueError(f"Feature view {view.name!r}: {reason}.")
+    source = view.batch_source
+    prefix = view.projection.name_to_use()
+    if feature_refs is None:
+        names = [feature.name for feature in view.features]
+    else:
+        names = [ref.split(":")[1] for ref in feature_refs if ref.startswith(f"{prefix}:")]
+    base_name = view.projection.name_alias or view.name
+    join_key_map = view.projection.join_key_map or {
+        column.name: column.name for column in view.entity_columns
+    }
+    ttl = view.ttl.total_seconds() if view.ttl else 0
+    return FeatureViewSpec(
+        name=view.name,
+        path=source.path,
+        timestamp_field=source.timestamp_field,
+        created_timestamp_column=source.created_timestamp_column or None,
+        ttl_microseconds=round(ttl * 1_000_000) or None,
+        join_keys=tuple(join_key_map.items()),
+        features=tuple(
+            (name, f"{base_name}__{name}" if full_feature_names else name) for name in names
+        ),
+        field_mapping=tuple(source.field_mapping.items()),
+    )
+
+
+def entity_arrow(entity_df: pd.DataFrame | pa.Table, event_timestamp: str) -> pa.Table:
+    """The entity rows as Arrow, timestamps given as strings parsed as UTC (as Feast does)."""
+    if isinstance(entity_df, pa.Table):
+        return entity_df
+    column = entity_df[event_timestamp]
+    if pd.api.types.is_string_dtype(column) or pd.api.types.is_object_dtype(column):
+        entity_df = entity_df.assign(**{event_timestamp: pd.to_datetime(column, utc=True)})
+    return pa.Table.from_pandas(entity_df, preserve_index=False)
+
+
+class AsOfRetrievalJob(RetrievalJob):
+    """The point-in-time join, run when the result is asked for (Arrow, pandas or Parquet)."""
+
+    def __init__(
+        self,
+        join: PointInTimeJoin,
+        on_demand_feature_views: list[OnDemandFeatureView],
+        full_feature_names: bool,
+        feature_refs: list[str],
+        keys: list[str],
+    ) -> None:
+        super().__init__()
+        self.join = join
+        self._on_demand_feature_views = on_demand_feature_views
+        self._full_feature_names = full_feature_names
+        self._feature_refs = feature_refs
+        self._keys = keys
+        self._metadata: RetrievalMetadata | None = None
+
+    @property
+    def full_feature_names(self) -> bool:
+        return self._full_feature_names
+
+    @property
+    def on_demand_feature_views(self) -> list[OnDemandFeatureView]:
+        return self._on_demand_feature_views
+
+    def _to_arrow_internal(self, timeout: int | None = None) -> pa.Table:
+        return self.join.to_arrow()
+
+    def _to_df_internal(self, timeout: int | None = None) -> pd.DataFrame:
+        return self._to_arrow_internal(timeout).to_pandas()
+
+    def to_parquet(self, path: str | Path) -> None:
+        """Write the joined rows to one Parquet file straight from DuckDB.
+
+        On-demand feature views are not applied here (use `to_arrow`).
+        """
+        if self._on_demand_feature_views:
+            raise NotImplementedError(
+                "to_parquet does not apply on-demand feature views; use to_arrow()."
+            )
+        self.join.to_parquet(path)
+
+    def persist(
+        self,
+        storage: SavedDatasetStorage,
+        allow_overwrite: bool = False,
+        timeout: int | None = None,
+    ) -> None:
+        source = storage.to_data_source()
+        assert isinstance(source, FileSource), "saved datasets of this store are Parquet files"
+        if os.path.exists(source.path) and not allow_overwrite:
+            raise SavedDatasetLocationAlreadyExists(location=source.path)
+        self.to_parquet(source.path)
+
+    @property
+    def metadata(self) -> RetrievalMetadata | None:
+        if self._metadata is None:
+            import pyarrow.compute as pc
+
+            timestamps = self.join._entity[self.join.event_timestamp]
+            bounds = pc.min_max(timestamps)
+
+            def as_datetime(value: Any) -> datetime | None:
+                value = value.as_py()
+                return pd.Timestamp(value).to_pydatetime() if value is not None else None
+
+            self._metadata = RetrievalMetadata(
+                features=self._feature_refs,
+                keys=self._keys,
+                min_event_timestamp=as_datetime(bounds["min"]),
+                max_event_timestamp=as_datetime(bounds["max"]),
+            )
+        return self._metadata
+
+
+class DuckDBAsOfOfflineStore(DuckDBOfflineStore):
+    """Feast's DuckDB offline store, with `get_historical_features` as ASOF JOINs."""
+
+    @staticmethod
+    def get_historical_features(
+        config: RepoConfig,
+        feature_views: list[FeatureView],
+        feature_refs: list[str],
+        entity_df: pd.DataFrame | str,
+        registry: BaseRegistry,
+        project: str,
+        full_feature_names: bool = False,
+        filter_by_created_timestamp: bool = False,
+    ) -> RetrievalJob:
+        odfvs = OnDemandFeatureView.get_requested_odfvs(feature_refs, project, registry)
+        fall_back = (
+            isinstance(entity_df, str)
+            or filter_by_created_timestamp
+            or any(asof_supported(view) for view in feature_views)
+            or any(odfv.mode == "substrait" for odfv in odfvs)
+        )
+        if fall_back:
+            return DuckDBOfflineStore.get_historical_features(
+                config,
+                feature_views,
+                feature_refs,
+                entity_df,
+                registry,
+                project,
+                full_feature_names,
+                filter_by_created_timestamp,
+            )
+        if isinstance(entity_df, pa.Table):
+            schema = {name: entity_df.schema.field(name).type for name in entity_df.column_names}
+            timestamps = [n for n, t in schema.items() if pa.types.is_timestamp(t)]
+            event_timestamp = (
+                "event_timestamp"
+                if "event_timestamp" in schema or len(timestamps) != 1
+                else timestamps[0]
+            )
+        else:
+            event_timestamp = infer_event_timestamp_from_entity_df(
+                dict(zip(entity_df.columns, entity_df.dtypes, strict=True))
+            )
+        entity = entity_arrow(entity_df, event_timestamp)
+        specs = [
+            feature_view_spec(view, feature_refs, full_feature_names) for view in feature_views
+        ]
+        settings = (
+            config.offline_store.duckdb_settings()
+            if isinstance(config.offline_store, DuckDBAsOfOfflineStoreConfig)
+            else DuckDBSettings()
+        )
+        join = PointInTimeJoin(entity, event_timestamp, specs, settings=settings)
+        return AsOfRetrievalJob(
+            join,
+            [odfv for odfv in odfvs if odfv.mode != "substrait"],
+            full_feature_names,
+            feature_refs,
+            keys=[name for name in entity.column_names if name != event_timestamp],
+        )
+
+
+def asof_plan(config: RepoConfig, views: list[FeatureView]) -> dict[str, Any]:
+    """The configured offline store and, when it is this one, every view's join plan.
+
+    JSON-able, for the `feast_registry` asset: `training_frame` reads it to run the join
+    without importing Feast.
+    """
+    offline_store = config.offline_store
+    plan: dict[str, Any] = {"type": offline_store.type}
+    if isinstance(offline_store, DuckDBAsOfOfflineStoreConfig):
+        plan["duckdb_settings"] = asdict(offline_store.duckdb_settings())
+        plan["feature_views"] = {
+            view.name: feature_view_spec(view).to_dict()
+            for view in views
+            if not asof_supported(view)
+        }
+    return plan
