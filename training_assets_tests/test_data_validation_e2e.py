@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import dagster as dg
 import pandas as pd
+import pyarrow as pa
 import pytest
 
+from training_assets.assets import features
 from training_assets.resources.feast_store import FeastResource
+from training_assets.schema import TRAINING_FRAME_COLUMNS, TRAINING_FRAME_SORT_KEYS
 from training_assets_tests.test_end_to_end import MODEL_NAME, materialized, run_training
 
 pytestmark = pytest.mark.slow
@@ -95,7 +98,14 @@ def test_a_look_ahead_join_is_caught_as_leakage(project, monkeypatch):
         )
         return joined.drop(columns="datetime")
 
+    def nearest_row_arrow(label_rows, plan, settings, declared):
+        # The same bug where training_frame runs the ASOF store's join itself.
+        joined = nearest_row(None, label_rows.to_pandas(), None)
+        joined = joined.sort_values(list(TRAINING_FRAME_SORT_KEYS), kind="stable")
+        return pa.Table.from_pandas(joined[list(TRAINING_FRAME_COLUMNS)], preserve_index=False)
+
     monkeypatch.setattr(FeastResource, "historical_features", nearest_row)
+    monkeypatch.setattr(features, "_asof_frame", nearest_row_arrow)
     with dg.instance_for_test() as instance:
         _, result = run_training(instance)
     assert failed_checks(result) == {"training_frame_leakage"}
