@@ -71,7 +71,7 @@ def build_resources() -> dict[str, object]:
     }
 
 
-def build_definitions() -> dg.Definitions:
+def build_definitions(executor: dg.ExecutorDefinition = dg.in_process_executor) -> dg.Definitions:
     """The code location, with resources read from the environment at call time."""
     return dg.Definitions(
         assets=dg.load_assets_from_modules([sources, features, splits, model, registry]),
@@ -81,7 +81,7 @@ def build_definitions() -> dg.Definitions:
         schedules=automation.schedules,
         resources=build_resources(),
         # One process per run: Feast and MLflow are imported once, not once per step.
-        executor=dg.in_process_executor,
+        executor=executor,
     )
 
 

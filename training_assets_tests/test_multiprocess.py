@@ -3,27 +3,17 @@
 import dagster as dg
 import pytest
 
-from training_assets.assets import features, model, registry, splits
-from training_assets.checks import data_checks, model_checks, split_checks
-from training_assets.definitions import build_definitions, build_resources
+from training_assets.definitions import build_definitions
 
 pytestmark = pytest.mark.slow
 
+MODEL_STAGES = [dg.AssetKey(key) for key in ("model", "model_metrics", "registered_model_version")]
 
-MODEL_STAGES = dg.AssetSelection.assets("model").downstream()
 
-
-def multiprocess_model_job() -> dg.JobDefinition:
-    """Training, evaluation, checks and registration on the multiprocess executor
-    (this function is re-run in each step's process)."""
-    defs = dg.Definitions(
-        assets=dg.load_assets_from_modules([features, splits, model, registry]),
-        asset_checks=dg.load_asset_checks_from_modules([data_checks, split_checks, model_checks]),
-        jobs=[dg.define_asset_job("model_stages", selection=MODEL_STAGES)],
-        resources=build_resources(),
-        executor=dg.multiprocess_executor.configured({"max_concurrent": 2}),
-    )
-    return defs.resolve_job_def("model_stages")
+def multiprocess_training_job() -> dg.JobDefinition:
+    """The training job on the multiprocess executor (re-built in each step's process)."""
+    executor = dg.multiprocess_executor.configured({"max_concurrent": 2})
+    return build_definitions(executor=executor).resolve_job_def("training_job")
 
 
 def test_steps_in_separate_processes_log_to_one_mlflow_run(project):
@@ -38,7 +28,9 @@ def test_steps_in_separate_processes_log_to_one_mlflow_run(project):
             ],
         )
         assert upstream.success
-        result = dg.execute_job(dg.reconstructable(multiprocess_model_job), instance)
+        result = dg.execute_job(
+            dg.reconstructable(multiprocess_training_job), instance, asset_selection=MODEL_STAGES
+        )
         assert result.success
         step_pids = {
             event.pid for event in result.all_events if event.event_type_value == "STEP_START"
