@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import signal
@@ -51,10 +52,8 @@ def wait_for(condition: Callable[[], T], timeout: float, interval: float = 0.5) 
 
 def kill_group(process: subprocess.Popen, sig: int = signal.SIGKILL, timeout: float = 30) -> None:
     """Signal the process group the process leads (started with start_new_session=True)."""
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(process.pid, sig)
-    except ProcessLookupError:
-        pass
     try:
         process.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
