@@ -119,7 +119,7 @@ def _is_connection_failure(error: BaseException) -> bool:
     seen: set[int] = set()
     current: BaseException | None = error
     while current is not None and id(current) not in seen:
-        if isinstance(current, MlflowUnreachableError | transient):
+        if isinstance(current, (MlflowUnreachableError, *transient)):
             return True
         seen.add(id(current))
         current = current.__cause__ or current.__context__

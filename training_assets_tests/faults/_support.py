@@ -163,3 +163,49 @@ class MlflowServer:
         from mlflow import MlflowClient
 
         return MlflowClient(tracking_uri=self.backend_uri, registry_uri=self.backend_uri)
+
+
+# A sitecustomize.py that holds the child's first HTTP request whose URL ends with
+# FAULT_URL_SUFFIX: it writes FAULT_MARKER and waits for FAULT_GO before sending it, so the
+# test can stop the server in between (MLflow's client sends through requests.Session).
+HOLD_REQUEST_HOOK = textwrap.dedent(
+    """
+    import os, time
+
+    _suffix, _marker, _go = (
+        os.environ.get(name) for name in ("FAULT_URL_SUFFIX", "FAULT_MARKER", "FAULT_GO")
+    )
+
+    def _install():
+        import requests
+
+        original = requests.Session.request
+        held = []
+
+        def request(self, method, url, *args, **kwargs):
+            if not held and str(url).endswith(_suffix):
+                held.append(url)
+                with open(_marker, "w") as marker:
+                    marker.write(f"{method} {url}\\n")
+                while not os.path.exists(_go):
+                    time.sleep(0.1)
+            return original(self, method, url, *args, **kwargs)
+
+        requests.Session.request = request
+
+    if _suffix and _marker and _go:
+        _install()
+    """
+)
+
+
+class Laps:
+    """Prints how long each phase of a test took (pytest -s shows it)."""
+
+    def __init__(self) -> None:
+        self.last = time.monotonic()
+
+    def __call__(self, name: str) -> None:
+        now = time.monotonic()
+        print(f"{name}: {now - self.last:.1f}s", flush=True)
+        self.last = now
