@@ -61,11 +61,19 @@ def _failed_blocking_checks(context: dg.AssetExecutionContext) -> list[str]:
                 record is not None
                 and record.status.value == "SUCCEEDED"
                 and latest is not None
-                and record.run_id == latest.run_id
+                and _evaluated_run(record) == latest.run_id
             )
             if not ok:
                 failed.append(key.name)
     return failed
+
+
+def _evaluated_run(record) -> str:
+    """The run of the materialization the check evaluated: the check's own run, except when
+    a re-execution from failure re-ran the check on the parent run's stored value."""
+    evaluation = record.event.asset_check_evaluation if record.event else None
+    target = evaluation.target_materialization_data if evaluation else None
+    return target.run_id if target else record.run_id
 
 
 @dg.asset(

@@ -209,3 +209,10 @@ class Laps:
         now = time.monotonic()
         print(f"{name}: {now - self.last:.1f}s", flush=True)
         self.last = now
+
+
+def training_job():
+    """training_job with resources from this process's environment (for `reconstructable`)."""
+    from training_assets.definitions import build_definitions
+
+    return build_definitions().resolve_job_def("training_job")
