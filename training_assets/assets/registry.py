@@ -55,7 +55,7 @@ def _failed_blocking_checks(context: dg.AssetExecutionContext) -> list[str]:
     failed = []
     for check in BLOCKING_MODEL_CHECKS:
         for key in check.check_keys:
-            record = context.instance.get_latest_asset_check_evaluation_record(key)
+            record = _latest_completed_evaluation(context.instance, key)
             latest = context.instance.get_latest_materialization_event(key.asset_key)
             ok = (
                 record is not None
@@ -66,6 +66,20 @@ def _failed_blocking_checks(context: dg.AssetExecutionContext) -> list[str]:
             if not ok:
                 failed.append(key.name)
     return failed
+
+
+def _latest_completed_evaluation(instance: dg.DagsterInstance, key: dg.AssetCheckKey):
+    """The newest evaluation of the check that has a result. Not simply the newest record:
+    a run waiting in the queue has already recorded its checks as planned, and must not
+    count as a failure of the run being registered now (test_run_queue.py)."""
+    from dagster._core.storage.asset_check_execution_record import (
+        AssetCheckExecutionRecordStatus as Status,
+    )
+
+    records = instance.event_log_storage.get_asset_check_execution_history(
+        key, limit=1, status={Status.SUCCEEDED, Status.FAILED}
+    )
+    return records[0] if records else None
 
 
 def _evaluated_run(record) -> str:
