@@ -186,7 +186,9 @@ class MlflowResource(dg.ConfigurableResource):
         )
 
     @contextmanager
-    def outage_retries(self, context: dg.AssetExecutionContext) -> Iterator[None]:
+    def outage_retries(
+        self, context: dg.AssetExecutionContext | dg.AssetCheckExecutionContext
+    ) -> Iterator[None]:
         """Probe the server, then run the block. When the server is unreachable (before or
         during the block), Dagster retries the step up to `step_retries` times, waiting
         `retry_delay_seconds` * 1, 2, 4 ...; then the step fails with the reason. Other
@@ -207,9 +209,10 @@ class MlflowResource(dg.ConfigurableResource):
             )
         else:
             return
-        attempt = context.retry_number + 1
-        wait = self.retry_delay_seconds * 2**context.retry_number
-        if context.retry_number < self.step_retries:
+        retry_number = getattr(context, "op_execution_context", context).retry_number
+        attempt = retry_number + 1
+        wait = self.retry_delay_seconds * 2**retry_number
+        if retry_number < self.step_retries:
             context.log.warning(
                 f"Step attempt {attempt} of {self.step_retries + 1}: {reason} "
                 f"Dagster retries the step in {wait:.0f} s."
