@@ -71,7 +71,10 @@ def test_server_down_at_training_time_fails_clearly_within_bounds(project):
     events = step_events(project, "model")
     types = event_types(events)
     assert types.count("STEP_UP_FOR_RETRY") == 1 and types[-1] == "STEP_FAILURE"
-    elapsed = events[-1].timestamp - events[0].timestamp
+    # From the first attempt's start (not the run's "planned" event) to the final failure;
+    # includes importing MLflow and sklearn in the step.
+    started = next(e for e in events if e.dagster_event.event_type_value == "STEP_START")
+    elapsed = events[-1].timestamp - started.timestamp
     print(f"model step: first attempt to final failure {elapsed:.1f}s")
     assert elapsed < 45
     # The password in the URI never reaches the output or Dagster's storage.
