@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 
 import dagster as dg
@@ -87,7 +88,7 @@ def test_two_simultaneous_launches_run_one_after_the_other(project):
             assert first.end_time <= second.start_time, "the two runs overlapped"
             order = [s.run_id for s in stats]
     finally:
-        kill_group(daemon, __import__("signal").SIGTERM)
+        kill_group(daemon, signal.SIGTERM)
         daemon_log.close()
 
     client = project.mlflow_client()
