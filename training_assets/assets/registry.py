@@ -51,35 +51,32 @@ def _latest_tag(context: dg.AssetExecutionContext, key: str, tag: str) -> str:
 
 
 def _failed_blocking_checks(context: dg.AssetExecutionContext) -> list[str]:
-    """Blocking model checks whose latest result does not pass on the latest materialization."""
+    """Blocking model checks whose newest result on the latest materialization of their
+    asset is missing or failed."""
     failed = []
     for check in BLOCKING_MODEL_CHECKS:
         for key in check.check_keys:
-            record = _latest_completed_evaluation(context.instance, key)
             latest = context.instance.get_latest_materialization_event(key.asset_key)
-            ok = (
-                record is not None
-                and record.status.value == "SUCCEEDED"
-                and latest is not None
-                and _evaluated_run(record) == latest.run_id
-            )
-            if not ok:
+            record = latest and _newest_evaluation_of_run(context.instance, key, latest.run_id)
+            if not (record and record.status.value == "SUCCEEDED"):
                 failed.append(key.name)
     return failed
 
 
-def _latest_completed_evaluation(instance: dg.DagsterInstance, key: dg.AssetCheckKey):
-    """The newest evaluation of the check that has a result. Not simply the newest record:
-    a run waiting in the queue has already recorded its checks as planned, and must not
-    count as a failure of the run being registered now (test_run_queue.py)."""
+def _newest_evaluation_of_run(instance: dg.DagsterInstance, key: dg.AssetCheckKey, run_id: str):
+    """The newest finished evaluation of the check on the value that run `run_id` stored.
+    Not simply the check's newest record: records are numbered when a run is *created*, so
+    runs launched together and waiting in the queue (test_run_queue.py) hold newer, merely
+    planned records, and a run created earlier can finish later."""
     from dagster._core.storage.asset_check_execution_record import (
         AssetCheckExecutionRecordStatus as Status,
     )
 
     records = instance.event_log_storage.get_asset_check_execution_history(
-        key, limit=1, status={Status.SUCCEEDED, Status.FAILED}
+        key, limit=50, status={Status.SUCCEEDED, Status.FAILED}
     )
-    return records[0] if records else None
+    on_run = [r for r in records if r.event is not None and _evaluated_run(r) == run_id]
+    return max(on_run, key=lambda r: r.event.timestamp, default=None)
 
 
 def _evaluated_run(record) -> str:
