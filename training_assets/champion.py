@@ -11,6 +11,7 @@ import sys
 
 from training_assets.assets.registry import PREVIOUS_CHAMPION_ALIAS
 from training_assets.checks.model_checks import CHAMPION_ALIAS
+from training_assets.resources.mlflow_tracking import version_by_alias
 
 
 class RollbackError(RuntimeError):
@@ -18,12 +19,8 @@ class RollbackError(RuntimeError):
 
 
 def _version_by_alias(client, name: str, alias: str) -> str | None:
-    from mlflow.exceptions import MlflowException
-
-    try:
-        return str(client.get_model_version_by_alias(name, alias).version)
-    except MlflowException:
-        return None
+    version = version_by_alias(client, name, alias)
+    return None if version is None else str(version.version)
 
 
 def describe(client, name: str) -> dict[str, str | None]:

@@ -19,7 +19,10 @@ from training_assets.project import float_setting, path_setting, setting
 from training_assets.resources.data_validation import DataValidationSettings
 from training_assets.resources.feast_store import FeastResource
 from training_assets.resources.labels import LabelsResource
-from training_assets.resources.mlflow_tracking import MlflowResource
+from training_assets.resources.mlflow_tracking import (
+    MlflowResource,
+    tracking_uri_without_credentials,
+)
 from training_assets.resources.source_files import FeatureSourceResource
 from training_assets.resources.thresholds import ModelThresholds
 
@@ -28,7 +31,11 @@ def build_resources() -> dict[str, object]:
     """Resources from the environment, each defaulting to a path inside the repository."""
     storage_dir = path_setting("TRAINING_STORAGE_DIR", "var/assets")
     mlflow_dir = Path(path_setting("TRAINING_MLFLOW_DIR", "var/mlflow"))
-    tracking_uri = setting("MLFLOW_TRACKING_URI", f"sqlite:///{mlflow_dir / 'mlflow.db'}")
+    # `http://user:password@host` works, but the credentials go to MLflow's own variables
+    # (MLFLOW_TRACKING_USERNAME/PASSWORD) and never into the resource, logs or metadata.
+    tracking_uri = tracking_uri_without_credentials(
+        setting("MLFLOW_TRACKING_URI", f"sqlite:///{mlflow_dir / 'mlflow.db'}")
+    )
     # A tracking server chooses where artifacts go (with `--serve-artifacts`, uploads through
     # itself); a local file default would leave them on the client, e.g. in a run container.
     on_server = tracking_uri.startswith(("http://", "https://"))
@@ -54,6 +61,9 @@ def build_resources() -> dict[str, object]:
                 "MLFLOW_REGISTERED_MODEL_NAME", "sklearn-elastic-net-reg"
             ),
             ui_url=setting("MLFLOW_UI_URL", "") or None,
+            connect_attempts=int(setting("MLFLOW_CONNECT_ATTEMPTS", "3")),
+            step_retries=int(setting("MLFLOW_STEP_RETRIES", "2")),
+            retry_delay_seconds=float_setting("MLFLOW_RETRY_DELAY_SECONDS", 10),
         ),
         "data_validation": DataValidationSettings(
             result_dir=path_setting(

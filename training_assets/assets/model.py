@@ -56,26 +56,30 @@ def model(
         alpha=config.alpha, l1_ratio=config.l1_ratio, random_state=config.random_state
     ).fit(features, target)
 
-    mlflow_tracking.activate()
-    run_id = mlflow_tracking.run_for_dagster_run(
-        context.run.run_id, tags={"dagster.asset_key": context.asset_key.to_user_string()}
-    )
-    with mlflow.start_run(run_id=run_id):
-        mlflow.log_params({**config.model_dump(), "train_rows": len(train_set)})
-        log_dataset(train_set, _stored_path(context, "train_set"), "train_set", "training", TARGET)
-        sample = schema_sample(features)
-        model_info = mlflow.sklearn.log_model(
-            sk_model=estimator,
-            name="model",
-            signature=infer_signature(sample, estimator.predict(sample)),
-            input_example=features.head(5),
-            pip_requirements=pip_requirements(),
+    with mlflow_tracking.outage_retries(context):
+        mlflow_tracking.activate()
+        run_id = mlflow_tracking.run_for_dagster_run(
+            context.run.run_id, tags={"dagster.asset_key": context.asset_key.to_user_string()}
         )
+        with mlflow.start_run(run_id=run_id):
+            mlflow.log_params({**config.model_dump(), "train_rows": len(train_set)})
+            log_dataset(
+                train_set, _stored_path(context, "train_set"), "train_set", "training", TARGET
+            )
+            sample = schema_sample(features)
+            model_info = mlflow.sklearn.log_model(
+                sk_model=estimator,
+                name="model",
+                signature=infer_signature(sample, estimator.predict(sample)),
+                input_example=features.head(5),
+                pip_requirements=pip_requirements(),
+            )
+        run_url = mlflow_tracking.run_url(run_id)
     coefficients = dict(zip(FEATURES, map(float, estimator.coef_), strict=True))
     context.add_output_metadata(
         {
             "mlflow_run_id": run_id,
-            "mlflow_run": dg.MetadataValue.url(mlflow_tracking.run_url(run_id)),
+            "mlflow_run": dg.MetadataValue.url(run_url),
             "model_uri": model_info.model_uri,
             "mlflow_model": dg.MetadataValue.url(
                 mlflow_tracking.logged_model_url(model_info.model_id)
@@ -114,28 +118,32 @@ def model_metrics(
     import mlflow
     from sklearn.metrics import mean_absolute_error, root_mean_squared_error
 
-    mlflow_tracking.activate()
-    loaded = load_pyfunc(mlflow_tracking.tracking_uri, model["model_uri"])
-    predictions = loaded.predict(test_set[list(FEATURES)])
     actual = test_set[TARGET].to_numpy()
-    metrics = {
-        "rmse": float(root_mean_squared_error(actual, predictions)),
-        "mae": float(mean_absolute_error(actual, predictions)),
-    }
-    plots = evaluation_plots(actual, predictions)
-    with mlflow.start_run(run_id=model["run_id"]):
-        mlflow.log_metrics(metrics)
-        log_dataset(test_set, _stored_path(context, "test_set"), "test_set", "evaluation", TARGET)
-        with tempfile.TemporaryDirectory() as tmp:
-            for name, png in plots.items():
-                Path(tmp, name).write_bytes(png)
-            mlflow.log_artifacts(tmp, artifact_path="plots")
+    with mlflow_tracking.outage_retries(context):
+        mlflow_tracking.activate()
+        loaded = load_pyfunc(mlflow_tracking.tracking_uri, model["model_uri"])
+        predictions = loaded.predict(test_set[list(FEATURES)])
+        metrics = {
+            "rmse": float(root_mean_squared_error(actual, predictions)),
+            "mae": float(mean_absolute_error(actual, predictions)),
+        }
+        plots = evaluation_plots(actual, predictions)
+        with mlflow.start_run(run_id=model["run_id"]):
+            mlflow.log_metrics(metrics)
+            log_dataset(
+                test_set, _stored_path(context, "test_set"), "test_set", "evaluation", TARGET
+            )
+            with tempfile.TemporaryDirectory() as tmp:
+                for name, png in plots.items():
+                    Path(tmp, name).write_bytes(png)
+                mlflow.log_artifacts(tmp, artifact_path="plots")
+        run_url = mlflow_tracking.run_url(model["run_id"])
     context.add_output_metadata(
         {
             **metrics,
             "test_rows": len(test_set),
             "mlflow_run_id": model["run_id"],
-            "mlflow_run": dg.MetadataValue.url(mlflow_tracking.run_url(model["run_id"])),
+            "mlflow_run": dg.MetadataValue.url(run_url),
             **{
                 name.removesuffix(".png"): dg.MetadataValue.md(
                     f"![{name}](data:image/png;base64,{base64.b64encode(png).decode()})"

@@ -11,7 +11,7 @@ import dagster as dg
 import numpy as np
 import pandas as pd
 
-from training_assets.resources.mlflow_tracking import MlflowResource
+from training_assets.resources.mlflow_tracking import MlflowResource, version_by_alias
 from training_assets.resources.thresholds import ModelThresholds
 from training_assets.schema import FEATURES, TARGET
 
@@ -61,25 +61,30 @@ def model_metrics_within_thresholds(
     ),
 )
 def model_not_worse_than_champion(
+    context: dg.AssetCheckExecutionContext,
     model_metrics: dict[str, float],
     test_set: pd.DataFrame,
     mlflow_tracking: MlflowResource,
     thresholds: ModelThresholds,
 ) -> dg.AssetCheckResult:
-    from mlflow.exceptions import MlflowException
     from sklearn.metrics import root_mean_squared_error
 
     name = mlflow_tracking.registered_model_name
-    try:
-        champion = mlflow_tracking.client().get_model_version_by_alias(name, CHAMPION_ALIAS)
-    except MlflowException:
+    # Only "no such model or alias" means no champion: an unreachable server is retried,
+    # then fails the check's step.
+    with mlflow_tracking.outage_retries(context):
+        champion = version_by_alias(mlflow_tracking.client(), name, CHAMPION_ALIAS)
+        loaded = (
+            None
+            if champion is None
+            else _load_pyfunc(mlflow_tracking, f"models:/{name}/{champion.version}")
+        )
+    if champion is None:
         return dg.AssetCheckResult(
             passed=True,
             metadata={"champion": f"no {name}@{CHAMPION_ALIAS} yet: nothing to compare with"},
         )
-    predictions = _load_pyfunc(mlflow_tracking, f"models:/{name}/{champion.version}").predict(
-        test_set[list(FEATURES)]
-    )
+    predictions = loaded.predict(test_set[list(FEATURES)])
     champion_rmse = float(root_mean_squared_error(test_set[TARGET], predictions))
     limit = champion_rmse + thresholds.champion_tolerance
     return dg.AssetCheckResult(
@@ -105,11 +110,15 @@ def model_not_worse_than_champion(
     ),
 )
 def model_serving_contract(
-    model: dict[str, Any], test_set: pd.DataFrame, mlflow_tracking: MlflowResource
+    context: dg.AssetCheckExecutionContext,
+    model: dict[str, Any],
+    test_set: pd.DataFrame,
+    mlflow_tracking: MlflowResource,
 ) -> dg.AssetCheckResult:
     from mlflow.exceptions import MlflowException
 
-    loaded = _load_pyfunc(mlflow_tracking, model["model_uri"])
+    with mlflow_tracking.outage_retries(context):
+        loaded = _load_pyfunc(mlflow_tracking, model["model_uri"])
     schema_columns = loaded.metadata.get_input_schema().input_names()
     problems = []
     if schema_columns != list(FEATURES):
@@ -161,12 +170,14 @@ def _p95_ms(predict, frame: pd.DataFrame, repeats: int) -> float:
     description="p95 latency of one-row and 1,000-row predictions through mlflow.pyfunc (warns).",
 )
 def model_inference_latency(
+    context: dg.AssetCheckExecutionContext,
     model: dict[str, Any],
     test_set: pd.DataFrame,
     mlflow_tracking: MlflowResource,
     thresholds: ModelThresholds,
 ) -> dg.AssetCheckResult:
-    loaded = _load_pyfunc(mlflow_tracking, model["model_uri"])
+    with mlflow_tracking.outage_retries(context):
+        loaded = _load_pyfunc(mlflow_tracking, model["model_uri"])
     features = test_set[list(FEATURES)]
     batch = features.sample(n=1000, replace=True, random_state=0)
     measured = {

@@ -1,4 +1,11 @@
-"""Write a file so a reader sees the old content or the new, never a half-written file."""
+"""Write a file so a reader sees the old content or the new, never a half-written file.
+
+Every file the pipeline stores goes through here: the IO managers' Parquet and JSON values,
+the Great Expectations result JSON and the drift baseline. A process killed at any point
+(SIGKILL included) leaves the previous file intact and at most a stray `.<name>.*.tmp` file
+beside it, which nothing reads and which can be deleted
+(`training_assets_tests/faults/test_sigkill.py`).
+"""
 
 import os
 import tempfile
@@ -20,3 +27,18 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+    _fsync_directory(path.parent)
+
+
+def _fsync_directory(directory: Path) -> None:
+    """Make the rename itself durable (a power cut after it keeps the new file)."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)

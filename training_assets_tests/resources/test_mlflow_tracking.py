@@ -1,0 +1,96 @@
+"""The MLflow resource's fault handling without a server: redaction, probe, classification."""
+
+import time
+
+import dagster as dg
+import pytest
+import requests
+
+from training_assets.resources.mlflow_tracking import (
+    MlflowResource,
+    MlflowUnreachableError,
+    _is_connection_failure,
+    is_not_found,
+    redact_uri,
+    tracking_uri_without_credentials,
+)
+from training_assets_tests.faults._support import free_port
+
+
+def test_credentials_leave_the_uri_for_mlflows_own_variables(monkeypatch):
+    for name in ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD"):
+        monkeypatch.delenv(name, raising=False)
+    clean = tracking_uri_without_credentials("https://bot:pa55@mlflow.internal:8443/base")
+    assert clean == "https://mlflow.internal:8443/base"
+    import os
+
+    assert os.environ["MLFLOW_TRACKING_USERNAME"] == "bot"
+    assert os.environ["MLFLOW_TRACKING_PASSWORD"] == "pa55"
+    assert tracking_uri_without_credentials("sqlite:///x.db") == "sqlite:///x.db"
+    assert redact_uri("http://bot:pa55@host:5000") == "http://bot:***@host:5000"
+
+
+def test_links_in_metadata_carry_no_credentials():
+    resource = MlflowResource(tracking_uri="http://127.0.0.1:5000", ui_url="http://u:p@ui:80")
+    assert (
+        resource.model_version_url("3")
+        == "http://ui:80/#/models/sklearn-elastic-net-reg/versions/3"
+    )
+
+
+def test_probe_of_a_closed_port_fails_fast_naming_the_setting():
+    port = free_port()
+    resource = MlflowResource(tracking_uri=f"http://127.0.0.1:{port}", connect_attempts=2)
+    started = time.monotonic()
+    with pytest.raises(MlflowUnreachableError) as raised:
+        resource.ensure_reachable()
+    assert time.monotonic() - started < 10
+    assert (
+        f"MLflow tracking server at http://127.0.0.1:{port} is unreachable (setting "
+        "MLFLOW_TRACKING_URI) after 2 attempts over"
+    ) in str(raised.value)
+    MlflowResource(tracking_uri="sqlite:///nowhere.db").ensure_reachable()  # local: no probe
+
+
+def test_only_connection_failures_count_as_an_outage():
+    from mlflow.exceptions import MlflowException
+    from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE, RESOURCE_DOES_NOT_EXIST
+
+    wrapped = MlflowException("API request failed")
+    wrapped.__context__ = requests.exceptions.ConnectionError("refused")
+    assert _is_connection_failure(wrapped)
+    rejected = MlflowException("bad name", error_code=INVALID_PARAMETER_VALUE)
+    assert not _is_connection_failure(rejected)
+    assert not is_not_found(rejected)
+    assert is_not_found(MlflowException("alias x not found.", error_code=INVALID_PARAMETER_VALUE))
+    assert is_not_found(MlflowException("no model", error_code=RESOURCE_DOES_NOT_EXIST))
+
+
+def test_an_outage_asks_dagster_to_retry_with_backoff_then_names_the_reason():
+    port = free_port()
+    resource = MlflowResource(
+        tracking_uri=f"http://127.0.0.1:{port}",
+        connect_attempts=1,
+        step_retries=2,
+        retry_delay_seconds=0.1,
+    )
+
+    @dg.asset
+    def touches_mlflow(context: dg.AssetExecutionContext) -> None:
+        with resource.outage_retries(context):
+            raise AssertionError("not reached: the probe fails first")
+
+    result = dg.materialize([touches_mlflow], raise_on_error=False)
+    assert not result.success
+    events = result.all_events
+    assert sum(e.event_type_value == "STEP_UP_FOR_RETRY" for e in events) == 2
+    waits = [
+        e.event_specific_data.seconds_to_wait
+        for e in events
+        if e.event_type_value == "STEP_UP_FOR_RETRY"
+    ]
+    assert waits == [0.1, 0.2]  # exponential backoff
+    [failure] = [e for e in events if e.event_type_value == "STEP_FAILURE"]
+    error = failure.step_failure_data.error
+    assert "Exceeded max_retries of 2" in error.message
+    assert "is unreachable (setting MLFLOW_TRACKING_URI)" in error.cause.message
