@@ -14,6 +14,7 @@ import dagster as dg
 import pandas as pd
 import pyarrow as pa
 
+from training_assets.assets.input_checks import check_feature_source, check_joined_features
 from training_assets.feast_offline_store.asof_join import (
     DuckDBSettings,
     FeatureViewSpec,
@@ -88,10 +89,12 @@ def training_frame(
     offline_store = feast_registry.get("offline_store", {})
     plan = offline_store.get("feature_views", {}).get(FEATURE_VIEW)
     if plan is not None:
+        check_feature_source(plan, declared)
         label_rows = labels.read_arrow()
         label_count = label_rows.num_rows
         table = _asof_frame(label_rows, plan, offline_store.get("duckdb_settings", {}), declared)
         del label_rows
+        check_joined_features(table, plan)
         metadata = _frame_metadata(table)
         # The asset's value stays a pandas DataFrame (what downstream assets and
         # `output_for_node` see); numeric columns are handed over without a copy.

@@ -87,3 +87,28 @@ class MlflowResource(dg.ConfigurableResource):
 
         mlflow.set_tracking_uri(self.tracking_uri)
         mlflow.set_registry_uri(self.tracking_uri)
+
+
+def registered_model_name_setting(name: str, setting: str) -> str:
+    """The registered model name, refused up front if the registry would refuse it at the end.
+
+    MLflow's own rule (`mlflow.utils.validation._validate_model_name`, MLflow 3.17): not
+    empty, no '/' or ':', and unchanged by path normalisation. Checked here, without importing
+    MLflow (seconds), so a bad name stops the run before anything is trained or stored.
+    """
+    import posixpath
+
+    normalised = posixpath.normpath(name)
+    if (
+        not name.strip()
+        or "/" in name
+        or ":" in name
+        or normalised != name
+        or normalised.startswith(("..", "/"))
+        or normalised == "."
+    ):
+        raise ValueError(
+            f"Setting {setting}={name!r} is not a valid MLflow registered model name: it must "
+            "not be empty, contain '/' or ':', or be a path like '.' or '..'."
+        )
+    return name
