@@ -22,7 +22,9 @@ MATERIALIZE = [
     "-m",
     "training_assets.definitions",
 ]
-VOLUME_FAILURE = "TODO"
+VOLUME_FAILURE = (
+    "expect_table_row_count_to_be_between (at least 1000 rows (DATA_MIN_ROWS)) failed: "
+)
 LOAD_METRICS = (
     "from training_assets.definitions import defs; print(defs.load_asset_value('model_metrics'))"
 )

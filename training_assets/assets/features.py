@@ -23,6 +23,7 @@ from training_assets.feast_offline_store.asof_join import (
 from training_assets.resources.feast_store import FeastResource
 from training_assets.resources.labels import LabelsResource
 from training_assets.schema import (
+    ENTITY_KEY,
     EVENT_TIMESTAMP,
     FEATURE_REFS,
     FEATURE_VIEW,
@@ -105,7 +106,10 @@ def training_frame(
         label_count = len(label_rows)
         joined = feast.historical_features(label_rows, list(FEATURE_REFS))
         frame = _ordered(joined, declared)
-        metadata = _frame_metadata(pa.Table.from_pandas(frame, preserve_index=False))
+        table = pa.Table.from_pandas(frame, preserve_index=False)
+        view = feast_registry["feature_views"][FEATURE_VIEW]
+        check_joined_features(table, {"path": view["source"], "join_keys": [(ENTITY_KEY,) * 2]})
+        metadata = _frame_metadata(table)
     context.log.info(
         f"Point-in-time join by the {offline_store.get('type', 'configured')} offline store: "
         f"{len(frame)} rows."
