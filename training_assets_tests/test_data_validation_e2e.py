@@ -84,7 +84,7 @@ def test_bad_feature_values_stop_the_graph_before_storing_and_the_registered_ver
     # The input check in training_frame refuses the values before the frame is stored.
     assert materialized(second) == {"feast_registry"}
     [failure] = [e for e in second.all_events if e.is_step_failure]
-    message = failure.step_failure_data.error.message
+    message = failure.step_failure_data.error.cause.message
     assert f"Feature source {project.features_path}, column 'conv_rate'" in message
     assert "400 label row(s) received values that are NaN or outside [0.0, 1.0]" in message
     assert (project.storage_dir / "training_frame.parquet").read_bytes() == stored_frame

@@ -108,9 +108,14 @@ def _interval(low: float | None, high: float | None) -> str:
 def _examples(rows: pa.Table, name: str, limit: int = 3) -> str:
     shown = rows.slice(0, limit).select([name, ENTITY_KEY, EVENT_TIMESTAMP]).to_pylist()
     return ", ".join(
-        f"{row[name]} ({ENTITY_KEY} {row[ENTITY_KEY]}, label at {row[EVENT_TIMESTAMP]})"
+        f"{_number(row[name])} ({ENTITY_KEY} {row[ENTITY_KEY]}, label at {row[EVENT_TIMESTAMP]})"
         for row in shown
     )
+
+
+def _number(value: float | int) -> str:
+    # float32 values print with float64 noise otherwise: 1.5545666217803955.
+    return f"{value:.6g}" if isinstance(value, float) else str(value)
 
 
 def _drivers_without_feature_rows(frame: pa.Table, plan: dict[str, Any]) -> list[int]:

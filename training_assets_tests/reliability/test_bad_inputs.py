@@ -346,3 +346,26 @@ def test_bad_input_fails_clearly_and_loses_nothing(trained: Project, case: BadIn
     for expected in case.expect:
         assert expected.format(**values) in output, f"{expected!r} not in:\n{output[-4000:]}"
     assert_intact(before, project_fingerprint(trained))
+
+
+def test_timestamps_without_a_timezone_are_taken_as_utc_with_a_warning(trained: Project):
+    """The one doubtful input that is accepted: zone-less times are UTC, and the log says so."""
+
+    def strip_zone(frame: pd.DataFrame) -> pd.DataFrame:
+        frame["event_timestamp"] = frame["event_timestamp"].str.replace(
+            r"(?:Z|[+-]\d{2}:?\d{2})$", "", regex=True
+        )
+        return frame
+
+    before = pd.read_parquet(trained.storage_dir / "training_frame.parquet")
+    edit_labels(strip_zone)(trained)
+    try:
+        result = run_cli(trained, {})
+    finally:
+        restore_inputs(trained)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "have no timezone, e.g. '" in result.stderr
+    assert "they are taken as UTC" in result.stderr
+    # The sample labels are written in UTC: read as UTC, the frame is the same.
+    after = pd.read_parquet(trained.storage_dir / "training_frame.parquet")
+    pd.testing.assert_frame_equal(after, before)
