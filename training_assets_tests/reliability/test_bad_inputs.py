@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
@@ -106,15 +107,14 @@ def edit_features(change: Callable[[pa.Table], pa.Table]) -> Callable[[Project],
     return apply
 
 
-def set_feature_value(column: str, value: float, row: int = 0) -> Callable[[Project], None]:
-    """One feature row's value; row 0 is an early row every later label of its driver sees."""
+def set_feature_value(column: str, value: float) -> Callable[[Project], None]:
+    """One driver's every feature row gets `value`, so each of its labels receives it."""
 
     def change(table: pa.Table) -> pa.Table:
-        values = table[column].to_pylist()
-        # Change every row of driver/time `row` points at, so the joined rows see it.
-        values[row] = value
-        index = table.column_names.index(column)
-        return table.set_column(index, column, pa.array(values, type=table[column].type))
+        driver = table["driver_id"][0]
+        mask = pc.equal(table["driver_id"], driver)
+        values = pc.if_else(mask, pa.scalar(value, table[column].type), table[column])
+        return table.set_column(table.column_names.index(column), column, values)
 
     return edit_features(change)
 
