@@ -256,7 +256,11 @@ CASES = [
     BadInput(
         "feature_repo_does_not_parse",
         write_text("feature_repo/driver_features.py", "\ndef broken(:\n", append=True),
-        ("feast apply", "driver_features.py", "SyntaxError"),
+        (
+            "`feast apply` failed in {root}/feature_repo ({root}/feature_repo/driver_features.py, "
+            "line ",
+            "SyntaxError",
+        ),
     ),
     BadInput(
         "feature_store_yaml_unknown_store",
@@ -265,7 +269,10 @@ CASES = [
             .read_text()
             .replace("asof_store.DuckDBAsOfOfflineStore", "asof_store.NoSuchStore")
         ),
-        ("feast apply", "feature_store.yaml", "NoSuchStore"),
+        (
+            "`feast apply` failed in {root}/feature_repo ({root}/feature_repo/feature_store.yaml)",
+            "NoSuchStore",
+        ),
     ),
     BadInput(
         "test_size_above_one",
@@ -333,18 +340,21 @@ CASES = [
 @pytest.mark.parametrize("case", CASES, ids=[case.id for case in CASES])
 def test_bad_input_fails_clearly_and_loses_nothing(trained: Project, case: BadInput):
     port = str(closed_port())
-    values = {"root": str(trained.root), "port": port}
+
+    def fill(text: str) -> str:
+        return text.replace("{root}", str(trained.root)).replace("{port}", port)
+
     before = project_fingerprint(trained)
     case.apply(trained)
     try:
-        env = {name: value.format(**values) for name, value in case.env.items()}
+        env = {name: fill(value) for name, value in case.env.items()}
         result = run_cli(trained, env, case.config)
     finally:
         restore_inputs(trained)
     output = result.stdout + result.stderr
     assert result.returncode != 0, output[-3000:]
     for expected in case.expect:
-        assert expected.format(**values) in output, f"{expected!r} not in:\n{output[-4000:]}"
+        assert fill(expected) in output, f"{fill(expected)!r} not in:\n{output[-4000:]}"
     assert_intact(before, project_fingerprint(trained))
 
 
