@@ -326,7 +326,13 @@ CASES = [
         "mlflow_tracking_uri_unreachable",
         nothing,
         ("MLFLOW_TRACKING_URI", "http://127.0.0.1:{port}", "unreachable"),
-        env={"MLFLOW_TRACKING_URI": "http://127.0.0.1:{port}"},
+        # Fewer attempts than the defaults keep the case short; test_mlflow_outage.py
+        # covers the retries themselves.
+        env={
+            "MLFLOW_TRACKING_URI": "http://127.0.0.1:{port}",
+            "MLFLOW_CONNECT_ATTEMPTS": "2",
+            "MLFLOW_STEP_RETRIES": "0",
+        },
     ),
     BadInput(
         "registered_model_name_rejected",
