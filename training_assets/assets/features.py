@@ -14,6 +14,7 @@ import dagster as dg
 import pandas as pd
 import pyarrow as pa
 
+from training_assets.assets import OWNERS
 from training_assets.assets.input_checks import check_feature_source, check_joined_features
 from training_assets.feast_offline_store.asof_join import (
     DuckDBSettings,
@@ -47,6 +48,7 @@ FEAST_TO_PANDAS_DTYPE = {
     group_name=GROUP,
     io_manager_key="json_io_manager",
     kinds={"feast"},
+    owners=OWNERS,
     description="Feast registry after `feast apply` of feature_repo/: entities and feature views.",
 )
 def feast_registry(context: dg.AssetExecutionContext, feast: FeastResource) -> dict[str, Any]:
@@ -66,7 +68,8 @@ def feast_registry(context: dg.AssetExecutionContext, feast: FeastResource) -> d
 @dg.asset(
     group_name=GROUP,
     io_manager_key="parquet_io_manager",
-    kinds={"feast", "duckdb"},
+    kinds={"feast", "duckdb", "parquet"},
+    owners=OWNERS,
     deps=["driver_orders", "driver_stats_source"],
     description=(
         "Labelled driver orders with the driver_stats features as of each order's time "
@@ -193,6 +196,9 @@ def _frame_metadata(frame: pa.Table) -> dict[str, Any]:
             columns=[dg.TableColumn(name, str(dtype)) for name, dtype in dtypes.items()]
         ),
         "rows_without_features": int(without_features or 0),
+        "null_counts": dg.MetadataValue.json(
+            {name: frame[name].null_count for name in frame.column_names}
+        ),
         "first_event": when(bounds["min"]),
         "last_event": when(bounds["max"]),
         "preview": dg.MetadataValue.md(frame.slice(0, 10).to_pandas().to_markdown(index=False)),

@@ -12,6 +12,7 @@ from typing import Any
 import dagster as dg
 import pandas as pd
 
+from training_assets.assets import OWNERS
 from training_assets.assets.evaluation_plots import evaluation_plots
 from training_assets.config import ElasticNetConfig
 from training_assets.resources.mlflow_tracking import MlflowResource
@@ -38,6 +39,7 @@ def _log_dataset(frame: pd.DataFrame, source: str, name: str, role: str) -> None
     group_name=GROUP,
     io_manager_key="json_io_manager",
     kinds={"sklearn", "mlflow"},
+    owners=OWNERS,
     description="ElasticNet fitted on train_set, logged to MLflow with signature and example.",
 )
 def model(
@@ -74,6 +76,11 @@ def model(
             "mlflow_run_id": run_id,
             "mlflow_run": dg.MetadataValue.url(mlflow_tracking.run_url(run_id)),
             "model_uri": model_info.model_uri,
+            "mlflow_model": dg.MetadataValue.url(
+                mlflow_tracking.logged_model_url(model_info.model_id)
+            ),
+            "train_rows": len(train_set),
+            "params": dg.MetadataValue.json(config.model_dump()),
             "coefficients": dg.MetadataValue.json(coefficients),
             "intercept": float(estimator.intercept_),
         }
@@ -90,7 +97,8 @@ def model(
 @dg.asset(
     group_name=GROUP,
     io_manager_key="json_io_manager",
-    kinds={"mlflow"},
+    kinds={"sklearn", "mlflow"},
+    owners=OWNERS,
     description=(
         "RMSE and MAE of the model on test_set, with evaluation plots, logged to the "
         "model's MLflow run."

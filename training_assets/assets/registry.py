@@ -12,6 +12,7 @@ from typing import Any
 
 import dagster as dg
 
+from training_assets.assets import OWNERS
 from training_assets.checks.model_checks import BLOCKING_MODEL_CHECKS, CHAMPION_ALIAS
 from training_assets.project import PROJECT_DIR
 from training_assets.resources.mlflow_tracking import MlflowResource
@@ -68,6 +69,7 @@ def _failed_blocking_checks(context: dg.AssetExecutionContext) -> list[str]:
     group_name=GROUP,
     io_manager_key="json_io_manager",
     kinds={"mlflow"},
+    owners=OWNERS,
     description=(
         "The model as a new version of the registered model, moved to the `champion` alias "
         "(the previous champion becomes `previous-champion`). Only reached when the model's "

@@ -47,7 +47,8 @@ def observe_feature_source(feature_source: FeatureSourceResource) -> dg.ObserveR
 
 @dg.observable_source_asset(
     group_name=GROUP,
-    kinds={"csv"},
+    # observable_source_asset takes no `kinds=` (it silently ignores it): tag the kind.
+    tags={"dagster/kind/csv": ""},
     description="Labelled driver orders (tab-separated): event time, driver id, trip_completed.",
 )
 def driver_orders(labels: LabelsResource) -> dg.ObserveResult:
@@ -56,7 +57,7 @@ def driver_orders(labels: LabelsResource) -> dg.ObserveResult:
 
 @dg.observable_source_asset(
     group_name=GROUP,
-    kinds={"parquet"},
+    tags={"dagster/kind/parquet": ""},
     description="Hourly driver statistics: the Parquet source of Feast's driver_stats view.",
 )
 def driver_stats_source(feature_source: FeatureSourceResource) -> dg.ObserveResult:

@@ -5,6 +5,7 @@ import math
 import dagster as dg
 import pandas as pd
 
+from training_assets.assets import OWNERS
 from training_assets.config import SplitConfig
 from training_assets.schema import FEATURES, TARGET
 
@@ -17,12 +18,14 @@ SPLIT_COLUMNS = [*FEATURES, TARGET]
     outs={
         "train_set": dg.AssetOut(
             io_manager_key="parquet_io_manager",
-            kinds={"pandas"},
+            kinds={"sklearn", "pandas", "parquet"},
+            owners=OWNERS,
             description="Feature columns and target the model is fitted on.",
         ),
         "test_set": dg.AssetOut(
             io_manager_key="parquet_io_manager",
-            kinds={"pandas"},
+            kinds={"sklearn", "pandas", "parquet"},
+            owners=OWNERS,
             description="Held-out feature columns and target the model is evaluated on.",
         ),
     },
@@ -43,6 +46,9 @@ def train_test_sets(config: SplitConfig, training_frame: pd.DataFrame):
             output_name=name,
             metadata={
                 "dagster/row_count": len(frame),
+                "dagster/column_schema": dg.TableSchema(
+                    columns=[dg.TableColumn(str(c), str(t)) for c, t in frame.dtypes.items()]
+                ),
                 "positive_share": float(frame[TARGET].mean()),
                 "test_size": config.test_size,
                 "random_state": config.random_state,

@@ -95,6 +95,7 @@ def _result(
 
 @dg.asset_check(
     asset=ASSET,
+    compute_kind="great_expectations",
     name=SCHEMA,
     blocking=True,
     additional_ins=_REGISTRY_IN,
@@ -133,6 +134,7 @@ def training_frame_schema(
 
 @dg.asset_check(
     asset=ASSET,
+    compute_kind="great_expectations",
     name=COMPLETENESS,
     blocking=True,
     additional_ins=_REGISTRY_IN,
@@ -181,6 +183,7 @@ def _missing_features(frame: pd.DataFrame) -> dict[str, Any]:
 
 @dg.asset_check(
     asset=ASSET,
+    compute_kind="great_expectations",
     name=LABEL_DOMAIN,
     blocking=True,
     additional_ins=_REGISTRY_IN,
@@ -206,6 +209,7 @@ def _class_counts(frame: pd.DataFrame) -> dict[str, Any]:
 
 @dg.asset_check(
     asset=ASSET,
+    compute_kind="great_expectations",
     name=VALUES,
     blocking=True,
     additional_ins=_REGISTRY_IN,
@@ -240,6 +244,7 @@ def training_frame_values(
 
 @dg.asset_check(
     asset=ASSET,
+    compute_kind="great_expectations",
     name=VOLUME,
     blocking=True,
     additional_ins=_REGISTRY_IN,
@@ -264,6 +269,7 @@ def training_frame_volume(
 
 @dg.asset_check(
     asset=ASSET,
+    compute_kind="great_expectations",
     name=LEAKAGE,
     blocking=True,
     additional_ins=_REGISTRY_IN,
@@ -305,6 +311,7 @@ def training_frame_leakage(
 
 @dg.asset_check(
     asset=ASSET,
+    compute_kind="numpy",
     name=DRIFT,
     blocking=False,
     # Runs after the split, which runs only when every blocking check above passed: only

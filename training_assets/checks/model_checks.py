@@ -28,6 +28,7 @@ def _load_pyfunc(mlflow_tracking: MlflowResource, model_uri: str):
 
 @dg.asset_check(
     asset="model_metrics",
+    compute_kind="mlflow",
     blocking=True,
     description="RMSE and MAE on the test set are at most the configured thresholds.",
 )
@@ -52,6 +53,7 @@ def model_metrics_within_thresholds(
 
 @dg.asset_check(
     asset="model_metrics",
+    compute_kind="mlflow",
     blocking=True,
     additional_ins=_TEST_SET_IN,
     description=(
@@ -95,6 +97,7 @@ def model_not_worse_than_champion(
 
 @dg.asset_check(
     asset="model",
+    compute_kind="mlflow",
     blocking=True,
     additional_ins=_TEST_SET_IN,
     description=(
@@ -153,6 +156,7 @@ def _p95_ms(predict, frame: pd.DataFrame, repeats: int) -> float:
 
 @dg.asset_check(
     asset="model",
+    compute_kind="mlflow",
     blocking=False,
     additional_ins=_TEST_SET_IN,
     description="p95 latency of one-row and 1,000-row predictions through mlflow.pyfunc (warns).",

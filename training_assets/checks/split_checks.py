@@ -128,6 +128,7 @@ def _class_counts(frame: pd.DataFrame) -> dict[str, int]:
 
 @dg.asset_check(
     asset="train_set",
+    compute_kind="great_expectations",
     name=SPLIT_PARTITION,
     blocking=True,
     additional_ins={
@@ -153,6 +154,7 @@ def train_test_split_partition(
 
 @dg.asset_check(
     asset="train_set",
+    compute_kind="great_expectations",
     name=SPLIT_RATIO,
     blocking=True,
     additional_ins={"test_set": dg.AssetIn("test_set")},
@@ -196,6 +198,7 @@ def _split_test_size(context: dg.AssetCheckExecutionContext) -> tuple[float, str
 
 @dg.asset_check(
     asset="train_set",
+    compute_kind="great_expectations",
     name=TRAIN_CLASSES,
     blocking=True,
     description="train_set holds both label classes.",
@@ -214,6 +217,7 @@ def train_set_label_classes(
 
 @dg.asset_check(
     asset="test_set",
+    compute_kind="great_expectations",
     name=TEST_CLASSES,
     blocking=True,
     description="test_set holds both label classes.",

@@ -78,6 +78,10 @@ class MlflowResource(dg.ConfigurableResource):
         """The run's page in the MLflow UI (the tracking server, or `make mlflow-ui` locally)."""
         return f"{self._ui_base()}/#/experiments/{self.experiment_id()}/runs/{run_id}"
 
+    def logged_model_url(self, model_id: str) -> str:
+        """The logged model's page (MLflow 3: models live in the experiment)."""
+        return f"{self._ui_base()}/#/experiments/{self.experiment_id()}/models/{model_id}"
+
     def model_version_url(self, version: str) -> str:
         return f"{self._ui_base()}/#/models/{self.registered_model_name}/versions/{version}"
 
