@@ -79,6 +79,12 @@ def project_copy(root: Path, data: Path, offline_store: str | None = None) -> di
         lines[at + 1 : end] = [f"  type: {offline_store}"]
         config.write_text("\n".join(lines) + "\n")
     (root / "dagster_home").mkdir(parents=True, exist_ok=True)
+    return project_environment(root, data)
+
+
+def project_environment(root: Path, data: Path) -> dict[str, str]:
+    """The settings that point the pipeline at the project copy under `root`."""
+    repo = root / "feature_repo"
     return {
         "FEAST_REPO_PATH": str(repo),
         "DRIVER_STATS_PATH": str(data / "driver_stats.parquet"),

@@ -39,7 +39,10 @@ def build_resources() -> dict[str, object]:
     return {
         "parquet_io_manager": ParquetIOManager(base_dir=storage_dir),
         "json_io_manager": JsonIOManager(base_dir=storage_dir),
-        "feast": FeastResource(repo_path=path_setting("FEAST_REPO_PATH", "feature_repo")),
+        "feast": FeastResource(
+            repo_path=path_setting("FEAST_REPO_PATH", "feature_repo"),
+            always_apply=setting("FEAST_ALWAYS_APPLY", "0").lower() in ("1", "true", "yes"),
+        ),
         "feature_source": FeatureSourceResource(
             path=path_setting("DRIVER_STATS_PATH", "data/driver_stats.parquet")
         ),

@@ -53,9 +53,18 @@ FEAST_TO_PANDAS_DTYPE = {
 )
 def feast_registry(context: dg.AssetExecutionContext, feast: FeastResource) -> dict[str, Any]:
     applied = feast.apply()
-    context.log.info(applied.pop("feast_apply_output") or "feast apply: no changes")
+    output = applied.pop("feast_apply_output")
+    ran = applied.pop("applied")
+    if ran:
+        context.log.info(output or "feast apply: no changes")
+    else:
+        context.log.info(
+            f"feast apply skipped: {feast.repo_path}, the settings it read and the registry are "
+            "unchanged since the last apply (FEAST_ALWAYS_APPLY=1 forces it)."
+        )
     context.add_output_metadata(
         {
+            "feast_apply": "ran" if ran else "skipped: unchanged since the last apply",
             "project": applied["project"],
             "entities": ", ".join(sorted(applied["entities"])),
             "feature_views": ", ".join(sorted(applied["feature_views"])),

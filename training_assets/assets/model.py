@@ -14,6 +14,12 @@ import pandas as pd
 
 from training_assets.assets import OWNERS
 from training_assets.assets.evaluation_plots import evaluation_plots
+from training_assets.assets.mlflow_logging import (
+    load_pyfunc,
+    log_dataset,
+    pip_requirements,
+    schema_sample,
+)
 from training_assets.config import ElasticNetConfig
 from training_assets.resources.mlflow_tracking import MlflowResource
 from training_assets.schema import FEATURES, TARGET
@@ -26,13 +32,6 @@ def _stored_path(context: dg.AssetExecutionContext, key: str) -> str:
     event = context.instance.get_latest_materialization_event(dg.AssetKey(key))
     path = event.asset_materialization.metadata.get("path") if event else None
     return str(path.value) if path else key
-
-
-def _log_dataset(frame: pd.DataFrame, source: str, name: str, role: str) -> None:
-    import mlflow
-
-    dataset = mlflow.data.from_pandas(frame, source=source, targets=TARGET, name=name)
-    mlflow.log_input(dataset, context=role)
 
 
 @dg.asset(
@@ -63,12 +62,14 @@ def model(
     )
     with mlflow.start_run(run_id=run_id):
         mlflow.log_params({**config.model_dump(), "train_rows": len(train_set)})
-        _log_dataset(train_set, _stored_path(context, "train_set"), "train_set", "training")
+        log_dataset(train_set, _stored_path(context, "train_set"), "train_set", "training", TARGET)
+        sample = schema_sample(features)
         model_info = mlflow.sklearn.log_model(
             sk_model=estimator,
             name="model",
-            signature=infer_signature(features, estimator.predict(features)),
+            signature=infer_signature(sample, estimator.predict(sample)),
             input_example=features.head(5),
+            pip_requirements=pip_requirements(),
         )
     coefficients = dict(zip(FEATURES, map(float, estimator.coef_), strict=True))
     context.add_output_metadata(
@@ -114,7 +115,8 @@ def model_metrics(
     from sklearn.metrics import mean_absolute_error, root_mean_squared_error
 
     mlflow_tracking.activate()
-    predictions = mlflow.pyfunc.load_model(model["model_uri"]).predict(test_set[list(FEATURES)])
+    loaded = load_pyfunc(mlflow_tracking.tracking_uri, model["model_uri"])
+    predictions = loaded.predict(test_set[list(FEATURES)])
     actual = test_set[TARGET].to_numpy()
     metrics = {
         "rmse": float(root_mean_squared_error(actual, predictions)),
@@ -123,7 +125,7 @@ def model_metrics(
     plots = evaluation_plots(actual, predictions)
     with mlflow.start_run(run_id=model["run_id"]):
         mlflow.log_metrics(metrics)
-        _log_dataset(test_set, _stored_path(context, "test_set"), "test_set", "evaluation")
+        log_dataset(test_set, _stored_path(context, "test_set"), "test_set", "evaluation", TARGET)
         with tempfile.TemporaryDirectory() as tmp:
             for name, png in plots.items():
                 Path(tmp, name).write_bytes(png)

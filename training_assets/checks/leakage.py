@@ -123,9 +123,7 @@ def with_as_of_features(frame: pd.DataFrame, source: FeatureSource) -> pd.DataFr
     order = np.empty(len(recomputed), dtype="int64")
     order[recomputed["row_id"].to_numpy()] = np.arange(len(recomputed))
     recomputed = recomputed.iloc[order].reset_index(drop=True)
-    result[FEATURE_TIMESTAMP] = pd.to_datetime(
-        recomputed[FEATURE_TIMESTAMP].astype("float64"), unit="us", utc=True
-    ).dt.as_unit("us")
+    result[FEATURE_TIMESTAMP] = _utc_from_epoch_us(recomputed[FEATURE_TIMESTAMP])
     for name in FEATURES:
         result[name + AS_OF_SUFFIX] = recomputed[name + AS_OF_SUFFIX].astype("float64").to_numpy()
     if source.ttl_seconds:
@@ -133,6 +131,17 @@ def with_as_of_features(frame: pd.DataFrame, source: FeatureSource) -> pd.DataFr
         expired = age > pd.Timedelta(seconds=source.ttl_seconds)
         result.loc[expired, [FEATURE_TIMESTAMP, *(n + AS_OF_SUFFIX for n in FEATURES)]] = None
     return result
+
+
+def _utc_from_epoch_us(values: pd.Series) -> pd.Series:
+    """Epoch microseconds (float, NaN for none) as UTC timestamps: a reinterpretation of the
+    integers, not `pd.to_datetime(unit=...)`'s float path (10x slower). Exact: epoch
+    microseconds of these times are far below 2**53."""
+    floats = values.to_numpy(dtype="float64")
+    missing = np.isnan(floats)
+    micros = np.where(missing, 0, floats).astype("int64")
+    micros[missing] = np.iinfo("int64").min  # NaT
+    return pd.Series(micros.view("datetime64[us]")).dt.tz_localize("UTC")
 
 
 def mismatched_rows(recomputed: pd.DataFrame) -> pd.DataFrame:

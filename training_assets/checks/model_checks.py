@@ -20,10 +20,9 @@ _TEST_SET_IN = {"test_set": dg.AssetIn("test_set")}
 
 
 def _load_pyfunc(mlflow_tracking: MlflowResource, model_uri: str):
-    import mlflow
+    from training_assets.assets.mlflow_logging import load_pyfunc
 
-    mlflow_tracking.activate()
-    return mlflow.pyfunc.load_model(model_uri)
+    return load_pyfunc(mlflow_tracking.tracking_uri, model_uri)
 
 
 @dg.asset_check(

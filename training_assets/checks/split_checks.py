@@ -37,19 +37,40 @@ IN_TRAIN, IN_TEST = "rows_in_train_set", "rows_in_test_set"
 def partition_table(
     training_frame: pd.DataFrame, train_set: pd.DataFrame, test_set: pd.DataFrame
 ) -> pd.DataFrame:
-    """Distinct rows of the split columns with their counts in the frame, train and test."""
+    """Distinct rows of the split columns with their counts in the frame, train and test.
+
+    Counted by one DuckDB GROUP BY over the three frames (NULLs form one group, like
+    `value_counts(dropna=False)`): several times faster than three pandas `value_counts`
+    at a million rows.
+    """
+    import duckdb
+
     columns = [
         c for c in SPLIT_COLUMNS if all(c in f for f in (training_frame, train_set, test_set))
     ]
-
-    def counts(frame: pd.DataFrame, name: str) -> pd.Series:
-        return frame[columns].value_counts(dropna=False).rename(name)
-
-    table = pd.concat(
-        [counts(training_frame, IN_FRAME), counts(train_set, IN_TRAIN), counts(test_set, IN_TEST)],
-        axis=1,
-    )
-    table = table.fillna(0).astype("int64").reset_index()
+    quoted = ", ".join('"' + c.replace('"', '""') + '"' for c in columns)
+    parts = (("frame", training_frame), ("train", train_set), ("test", test_set))
+    connection = duckdb.connect()
+    try:
+        for name, frame in parts:
+            connection.register(name, frame[columns])
+        union = " UNION ALL ".join(
+            f"SELECT {quoted}, '{name}' AS part FROM {name}" for name, _ in parts
+        )
+        table = connection.execute(
+            f"""
+            SELECT {quoted},
+                   count(*) FILTER (WHERE part = 'frame') AS {IN_FRAME},
+                   count(*) FILTER (WHERE part = 'train') AS {IN_TRAIN},
+                   count(*) FILTER (WHERE part = 'test') AS {IN_TEST}
+            FROM ({union}) GROUP BY {quoted}
+            ORDER BY {IN_FRAME} DESC, {quoted}
+            """
+        ).df()
+    finally:
+        connection.close()
+    for name in (IN_FRAME, IN_TRAIN, IN_TEST):
+        table[name] = table[name].astype("int64")
     table[IN_SPLITS] = table[IN_TRAIN] + table[IN_TEST]
     return table
 

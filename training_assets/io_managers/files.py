@@ -7,6 +7,7 @@ The file is named after the asset key, so `defs.load_asset_value(...)` finds it 
 from __future__ import annotations
 
 import json
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
@@ -56,8 +57,28 @@ class ParquetIOManager(_FileIOManager):
         )
 
     def load_input(self, context: dg.InputContext) -> pd.DataFrame | pa.Table:
-        table = pq.read_table(self._input_path(context))
+        table = _read_table(self._input_path(context))
+        # A new DataFrame per input: no step sees another's changes.
         return table if _wants_arrow(context) else table.to_pandas()
+
+
+# The last few tables read, by path, size and modification time: one run reads the training
+# frame for a dozen steps and checks. Arrow tables are immutable, so sharing them is safe.
+_READ_CACHE: OrderedDict[tuple[str, int, int], pa.Table] = OrderedDict()
+_READ_CACHE_SIZE = 3
+
+
+def _read_table(path: Path) -> pa.Table:
+    stat = path.stat()
+    key = (str(path), stat.st_size, stat.st_mtime_ns)
+    if key in _READ_CACHE:
+        _READ_CACHE.move_to_end(key)
+        return _READ_CACHE[key]
+    table = pq.read_table(path)
+    _READ_CACHE[key] = table
+    while len(_READ_CACHE) > _READ_CACHE_SIZE:
+        _READ_CACHE.popitem(last=False)
+    return table
 
 
 def _wants_arrow(context: dg.InputContext) -> bool:

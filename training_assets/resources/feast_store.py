@@ -27,6 +27,9 @@ class FeastResource(dg.ConfigurableResource):
     """A local Feast repository (`feature_store.yaml` plus Python definitions)."""
 
     repo_path: str
+    # False: skip `feast apply` when the repo, the settings it read and the registry are
+    # unchanged since the last apply (FEAST_ALWAYS_APPLY=1 in the environment: always).
+    always_apply: bool = False
 
     def _check_repo(self) -> Path:
         repo = Path(self.repo_path)
@@ -46,11 +49,32 @@ class FeastResource(dg.ConfigurableResource):
 
         The CLI runs in a child process so its output and any parse error of the repo's
         Python files reach the user unchanged; the same process then describes the registry
-        (`feast_apply.py`), so the run's own process never imports Feast.
+        (`feast_apply.py`), so the run's own process never imports Feast. When nothing the
+        last apply read has changed (`feast_applied.py`), the apply is skipped and the
+        description recorded then is returned: `applied` says which.
         """
-        from training_assets.resources.feast_apply import MARKER
+        from training_assets.resources.feast_applied import AppliedStamp
 
         repo = self._check_repo()
+        stamp = AppliedStamp.for_repo(repo)
+        if stamp is not None and not self.always_apply:
+            description = stamp.current_description()
+            if description is not None:
+                return {"feast_apply_output": "", "applied": False, **description}
+        if stamp is not None:
+            stamp.remove()  # a failed apply may leave the registry half-written
+        applied = self._apply_in_child(repo)
+        if stamp is not None:
+            stamp.save(applied["description"])
+        return {
+            "feast_apply_output": applied["output"],
+            "applied": True,
+            **applied["description"],
+        }
+
+    def _apply_in_child(self, repo: Path) -> dict[str, Any]:
+        from training_assets.resources.feast_apply import MARKER
+
         result = subprocess.run(
             [sys.executable, "-m", "training_assets.resources.feast_apply"],
             cwd=repo,
@@ -67,7 +91,7 @@ class FeastResource(dg.ConfigurableResource):
                 f"Feast's output:\n{output}"
             )
         description = json.loads(lines[-1][len(MARKER) :])
-        return {"feast_apply_output": "\n".join(lines[:-1]).strip(), **description}
+        return {"output": "\n".join(lines[:-1]).strip(), "description": description}
 
     def describe(self) -> dict[str, Any]:
         """Entities and feature views in the registry, with feature types and ttl.

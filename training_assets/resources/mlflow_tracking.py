@@ -12,6 +12,7 @@ Dagster run gives exactly one MLflow run, whichever executor runs the steps.
 
 from __future__ import annotations
 
+from functools import cache
 from typing import TYPE_CHECKING
 
 import dagster as dg
@@ -20,6 +21,15 @@ if TYPE_CHECKING:
     from mlflow import MlflowClient
 
 DAGSTER_RUN_ID_TAG = "dagster.run_id"
+
+
+@cache
+def _client(tracking_uri: str) -> MlflowClient:
+    """One client per store and process: creating one opens (and for SQLite checks the
+    schema of) the database, ~0.2 s each; the steps of a run use it a dozen times."""
+    from mlflow import MlflowClient
+
+    return MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
 
 
 class MlflowTrackingError(Exception):
@@ -38,9 +48,7 @@ class MlflowResource(dg.ConfigurableResource):
     ui_url: str | None = None
 
     def client(self) -> MlflowClient:
-        from mlflow import MlflowClient
-
-        return MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri)
+        return _client(self.tracking_uri)
 
     def experiment_id(self) -> str:
         client = self.client()
