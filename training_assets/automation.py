@@ -14,13 +14,13 @@ import dagster as dg
 
 from training_assets.assets.sources import observe_feature_source, observe_labels
 from training_assets.jobs import training_job
-from training_assets.project import path_setting, setting
+from training_assets.project import float_setting, int_setting, path_setting, setting
 from training_assets.resources.labels import LabelsResource
 from training_assets.resources.source_files import FeatureSourceResource
 
-SENSOR_INTERVAL_SECONDS = int(setting("RETRAIN_SENSOR_INTERVAL_SECONDS", "30"))
+SENSOR_INTERVAL_SECONDS = int_setting("RETRAIN_SENSOR_INTERVAL_SECONDS", 30, at_least=1)
 # A file written in several steps is left alone until it has been quiet this long.
-SETTLE_SECONDS = float(setting("RETRAIN_SETTLE_SECONDS", "10"))
+SETTLE_SECONDS = float_setting("RETRAIN_SETTLE_SECONDS", 10, at_least=0)
 DRIFT_CHECK = dg.AssetCheckKey(dg.AssetKey("training_frame"), "training_frame_drift")
 
 

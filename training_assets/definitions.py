@@ -15,12 +15,13 @@ from training_assets.assets import features, model, registry, sources, splits
 from training_assets.checks import data_checks, model_checks, split_checks
 from training_assets.io_managers.files import JsonIOManager, ParquetIOManager
 from training_assets.jobs import training_job
-from training_assets.project import float_setting, path_setting, setting
+from training_assets.project import float_setting, int_setting, path_setting, setting
 from training_assets.resources.data_validation import DataValidationSettings
 from training_assets.resources.feast_store import FeastResource
 from training_assets.resources.labels import LabelsResource
 from training_assets.resources.mlflow_tracking import (
     MlflowResource,
+    registered_model_name_setting,
     tracking_uri_without_credentials,
 )
 from training_assets.resources.source_files import FeatureSourceResource
@@ -57,29 +58,30 @@ def build_resources() -> dict[str, object]:
             tracking_uri=tracking_uri,
             artifact_location=os.environ.get("MLFLOW_ARTIFACT_LOCATION") or artifact_default,
             experiment_name=setting("MLFLOW_EXPERIMENT_NAME", "elastic-net"),
-            registered_model_name=setting(
-                "MLFLOW_REGISTERED_MODEL_NAME", "sklearn-elastic-net-reg"
+            registered_model_name=registered_model_name_setting(
+                setting("MLFLOW_REGISTERED_MODEL_NAME", "sklearn-elastic-net-reg"),
+                "MLFLOW_REGISTERED_MODEL_NAME",
             ),
             ui_url=setting("MLFLOW_UI_URL", "") or None,
-            connect_attempts=int(setting("MLFLOW_CONNECT_ATTEMPTS", "3")),
-            step_retries=int(setting("MLFLOW_STEP_RETRIES", "2")),
-            retry_delay_seconds=float_setting("MLFLOW_RETRY_DELAY_SECONDS", 10),
+            connect_attempts=int_setting("MLFLOW_CONNECT_ATTEMPTS", 3, at_least=1),
+            step_retries=int_setting("MLFLOW_STEP_RETRIES", 2, at_least=0),
+            retry_delay_seconds=float_setting("MLFLOW_RETRY_DELAY_SECONDS", 10, at_least=0),
         ),
         "data_validation": DataValidationSettings(
             result_dir=path_setting(
                 "TRAINING_VALIDATION_DIR", str(Path(storage_dir, "validation"))
             ),
-            min_rows=int(setting("DATA_MIN_ROWS", "100")),
-            drift_max_psi=float_setting("DATA_DRIFT_MAX_PSI", 0.2),
-            drift_bins=int(setting("DATA_DRIFT_BINS", "10")),
-            max_examples=int(setting("DATA_VALIDATION_EXAMPLES", "5")),
+            min_rows=int_setting("DATA_MIN_ROWS", 100, at_least=1),
+            drift_max_psi=float_setting("DATA_DRIFT_MAX_PSI", 0.2, above=0),
+            drift_bins=int_setting("DATA_DRIFT_BINS", 10, at_least=2),
+            max_examples=int_setting("DATA_VALIDATION_EXAMPLES", 5, at_least=1),
         ),
         "thresholds": ModelThresholds(
-            max_rmse=float_setting("MODEL_MAX_RMSE", 0.2),
-            max_mae=float_setting("MODEL_MAX_MAE", 0.2),
-            champion_tolerance=float_setting("MODEL_CHAMPION_TOLERANCE", 0.01),
-            max_p95_latency_ms_single_row=float_setting("MODEL_MAX_P95_MS_SINGLE_ROW", 50),
-            max_p95_latency_ms_1000_rows=float_setting("MODEL_MAX_P95_MS_1000_ROWS", 200),
+            max_rmse=float_setting("MODEL_MAX_RMSE", 0.2, above=0),
+            max_mae=float_setting("MODEL_MAX_MAE", 0.2, above=0),
+            champion_tolerance=float_setting("MODEL_CHAMPION_TOLERANCE", 0.01, at_least=0),
+            max_p95_latency_ms_single_row=float_setting("MODEL_MAX_P95_MS_SINGLE_ROW", 50, above=0),
+            max_p95_latency_ms_1000_rows=float_setting("MODEL_MAX_P95_MS_1000_ROWS", 200, above=0),
         ),
     }
 

@@ -4,10 +4,19 @@ EVENT_TIMESTAMP = "event_timestamp"
 ENTITY_KEY = "driver_id"
 TARGET = "trip_completed"
 LABEL_COLUMNS = (EVENT_TIMESTAMP, ENTITY_KEY, TARGET)
+# The values the target takes: the order was completed (1) or not (0).
+LABEL_CLASSES = (0, 1)
 
 FEATURE_VIEW = "driver_stats"
 FEATURES = ("conv_rate", "acc_rate", "avg_daily_trips")
 FEATURE_REFS = tuple(f"{FEATURE_VIEW}:{name}" for name in FEATURES)
+# Value ranges of the features: (min, max), None for no bound. Integral features (declared
+# Int* in Feast) must also hold whole numbers.
+FEATURE_RANGES: dict[str, tuple[float | None, float | None]] = {
+    "conv_rate": (0.0, 1.0),
+    "acc_rate": (0.0, 1.0),
+    "avg_daily_trips": (0.0, None),
+}
 
 # Column order of the training frame: label columns first, then the features.
 TRAINING_FRAME_COLUMNS = (*LABEL_COLUMNS, *FEATURES)

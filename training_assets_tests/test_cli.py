@@ -8,7 +8,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pandas as pd
 import pytest
 
 pytestmark = pytest.mark.slow
@@ -23,16 +22,21 @@ MATERIALIZE = [
     "-m",
     "training_assets.definitions",
 ]
+VOLUME_FAILURE = (
+    "expect_table_row_count_to_be_between (at least 1000 rows (DATA_MIN_ROWS)) failed: "
+)
 LOAD_METRICS = (
     "from training_assets.definitions import defs; print(defs.load_asset_value('model_metrics'))"
 )
 
 
-def run(command: list[str], project, timeout: int = 300) -> subprocess.CompletedProcess:
+def run(
+    command: list[str], project, timeout: int = 300, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
     return subprocess.run(
         command,
         cwd=project.root,
-        env={**os.environ, **project.env()},
+        env={**os.environ, **project.env(), **(env or {})},
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -52,17 +56,11 @@ def test_materialize_everything_then_load_the_metrics(project):
 
 
 def test_failing_check_exits_non_zero_and_names_the_check(project):
-    labels = pd.read_csv(project.labels_path, sep="\t")
-    labels.loc[0, "trip_completed"] = 5
-    labels.to_csv(project.labels_path, sep="\t", index=False)
-
-    result = run(MATERIALIZE, project)
+    # 400 label rows, fewer than the volume check is told to ask for.
+    result = run(MATERIALIZE, project, env={"DATA_MIN_ROWS": "1000"})
     assert result.returncode != 0
-    assert "training_frame_label_domain" in result.stderr
-    # The log names the column, the expectation and the offending value.
-    assert (
-        "column 'trip_completed': expect_column_values_to_be_in_set (label in {0, 1}) failed: "
-        "1 of 400 rows unexpected; e.g. trip_completed=5 at driver_id="
-    ) in result.stderr
+    assert "training_frame_volume" in result.stderr
+    # The log names the expectation, the setting and the observed value.
+    assert VOLUME_FAILURE in result.stderr, result.stderr[-3000:]
     assert not (project.storage_dir / "model.json").exists()
     assert not (project.storage_dir / "registered_model_version.json").exists()

@@ -1,5 +1,6 @@
 """End to end, per failure class: the data checks stop the graph before training and leave the
-MLflow registry alone; drift warns on the second of two materializations without blocking."""
+MLflow registry alone; drift warns on the second of two materializations without blocking.
+Feature values the input checks refuse stop `training_frame` before it is stored."""
 
 from __future__ import annotations
 
@@ -41,10 +42,19 @@ def rewrite_features(project, change) -> None:
     features.to_parquet(project.features_path, index=False)
 
 
-def test_labels_of_a_driver_without_features_stop_the_graph(project):
+def test_labels_before_a_drivers_first_feature_row_stop_the_graph(project):
     labels = pd.read_csv(project.labels_path, sep="\t")
-    unknown = labels.head(3).assign(driver_id=999)
-    pd.concat([labels, unknown]).to_csv(project.labels_path, sep="\t", index=False)
+    features = pd.read_parquet(project.features_path)
+    driver = int(features["driver_id"].iloc[0])
+    first_row = features.loc[features["driver_id"] == driver, "datetime"].min()
+    early = pd.DataFrame(
+        {
+            "event_timestamp": [(first_row - pd.Timedelta(days=d)).isoformat() for d in (1, 2, 3)],
+            "driver_id": driver,
+            "trip_completed": 1,
+        }
+    )
+    pd.concat([labels, early]).to_csv(project.labels_path, sep="\t", index=False)
 
     with dg.instance_for_test() as instance:
         _, result = run_training(instance)
@@ -52,14 +62,17 @@ def test_labels_of_a_driver_without_features_stop_the_graph(project):
     assert failed_checks(result) == {"training_frame_completeness", "training_frame_schema"}
     completeness = evaluations(result)["training_frame_completeness"].metadata
     assert completeness["label_rows_without_feature_row"].value == 3
-    assert completeness["drivers_without_features"].value == "999"
+    assert completeness["drivers_without_features"].value == str(driver)
     assert_nothing_trained_or_registered(project, result)
 
 
-def test_bad_feature_values_stop_the_graph_and_the_registered_version_stays(project):
+def test_bad_feature_values_stop_the_graph_before_storing_and_the_registered_version_stays(
+    project,
+):
     with dg.instance_for_test() as instance:
         defs, first = run_training(instance)
         assert first.success
+        stored_frame = (project.storage_dir / "training_frame.parquet").read_bytes()
 
         def out_of_range(features: pd.DataFrame) -> None:
             features["conv_rate"] = (features["conv_rate"] + 1.5).astype("float32")
@@ -68,15 +81,13 @@ def test_bad_feature_values_stop_the_graph_and_the_registered_version_stays(proj
         defs, second = run_training(instance)
 
     assert not second.success
-    assert materialized(second) == STOPPED_BEFORE_TRAINING
-    assert failed_checks(second) == {"training_frame_values"}
-    [wrong] = [
-        e
-        for e in evaluations(second)["training_frame_values"].metadata["expectation_results"].value
-        if not e["passed"]
-    ]
-    assert wrong["column"] == "conv_rate" and wrong["observed"] == "400 of 400 rows unexpected"
-    assert wrong["examples"][0].startswith("conv_rate=1.")
+    # The input check in training_frame refuses the values before the frame is stored.
+    assert materialized(second) == {"feast_registry"}
+    [failure] = [e for e in second.all_events if e.is_step_failure]
+    message = failure.step_failure_data.error.cause.message
+    assert f"Feature source {project.features_path}, column 'conv_rate'" in message
+    assert "400 label row(s) received values that are NaN or outside [0.0, 1.0]" in message
+    assert (project.storage_dir / "training_frame.parquet").read_bytes() == stored_frame
     # The registry and the stored registration still describe the first run's model.
     versions = project.mlflow_client().search_model_versions(f"name = '{MODEL_NAME}'")
     assert [str(v.version) for v in versions] == ["1"]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dagster as dg
-import pandas as pd
 import pytest
 
 from training_assets.definitions import build_definitions
@@ -100,17 +99,16 @@ def test_whole_graph_trains_validates_and_registers(project):
     assert len(predictions) == len(test)
 
 
-def test_failing_data_check_stops_before_training(project):
-    labels = pd.read_csv(project.labels_path, sep="\t")
-    labels.loc[3, "trip_completed"] = 2
-    labels.to_csv(project.labels_path, sep="\t", index=False)
+def test_failing_data_check_stops_before_training(project, monkeypatch):
+    # 400 label rows, fewer than the volume check now asks for.
+    monkeypatch.setenv("DATA_MIN_ROWS", "1000")
 
     with dg.instance_for_test() as instance:
         _, result = run_training(instance)
     assert not result.success
     assert materialized(result) == {"feast_registry", "training_frame"}
     failed = [c.check_name for c in result.get_asset_check_evaluations() if not c.passed]
-    assert failed == ["training_frame_label_domain"]
+    assert failed == ["training_frame_volume"]
     client = project.mlflow_client()
     assert client.search_registered_models() == []
 

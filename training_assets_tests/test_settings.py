@@ -22,3 +22,40 @@ def test_a_threshold_that_is_not_a_number_names_the_setting(monkeypatch):
 def test_thresholds_come_from_the_environment(monkeypatch):
     monkeypatch.setenv("MODEL_MAX_RMSE", "0.15")
     assert build_resources()["thresholds"].max_rmse == 0.15
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("MODEL_MAX_RMSE", "-0.1", "must be a number above 0"),
+        ("MODEL_MAX_MAE", "nan", "must be a number above 0"),
+        ("MODEL_CHAMPION_TOLERANCE", "-1", "must be at least 0"),
+        ("DATA_MIN_ROWS", "lots", "is not a whole number"),
+        ("DATA_MIN_ROWS", "0", "must be at least 1"),
+        ("DATA_DRIFT_BINS", "2.5", "is not a whole number"),
+    ],
+)
+def test_a_setting_out_of_its_range_names_the_variable_and_value(monkeypatch, name, value, message):
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ValueError, match=f"{name}={value!r} {message}"):
+        build_resources()
+
+
+@pytest.mark.parametrize("name", ["team/elastic-net", "elastic:net", "..", " "])
+def test_a_model_name_mlflow_rejects_is_refused_before_the_run(monkeypatch, name):
+    from mlflow.exceptions import MlflowException
+    from mlflow.utils.validation import _validate_model_name
+
+    # The same verdict as MLflow's own validation.
+    with pytest.raises(MlflowException):
+        _validate_model_name(name)
+    monkeypatch.setenv("MLFLOW_REGISTERED_MODEL_NAME", name)
+    with pytest.raises(ValueError, match="MLFLOW_REGISTERED_MODEL_NAME"):
+        build_resources()
+
+
+def test_a_model_name_mlflow_accepts_is_kept(monkeypatch):
+    monkeypatch.setenv("MLFLOW_REGISTERED_MODEL_NAME", "team.elastic-net_v2 (prod)")
+    assert (
+        build_resources()["mlflow_tracking"].registered_model_name == "team.elastic-net_v2 (prod)"
+    )

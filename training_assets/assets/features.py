@@ -15,6 +15,7 @@ import pandas as pd
 import pyarrow as pa
 
 from training_assets.assets import OWNERS
+from training_assets.assets.input_checks import check_feature_source, check_joined_features
 from training_assets.feast_offline_store.asof_join import (
     DuckDBSettings,
     FeatureViewSpec,
@@ -23,6 +24,7 @@ from training_assets.feast_offline_store.asof_join import (
 from training_assets.resources.feast_store import FeastResource
 from training_assets.resources.labels import LabelsResource
 from training_assets.schema import (
+    ENTITY_KEY,
     EVENT_TIMESTAMP,
     FEATURE_REFS,
     FEATURE_VIEW,
@@ -100,10 +102,12 @@ def training_frame(
     offline_store = feast_registry.get("offline_store", {})
     plan = offline_store.get("feature_views", {}).get(FEATURE_VIEW)
     if plan is not None:
+        check_feature_source(plan, declared)
         label_rows = labels.read_arrow()
         label_count = label_rows.num_rows
         table = _asof_frame(label_rows, plan, offline_store.get("duckdb_settings", {}), declared)
         del label_rows
+        check_joined_features(table, plan)
         metadata = _frame_metadata(table)
         # The asset's value stays a pandas DataFrame (what downstream assets and
         # `output_for_node` see); numeric columns are handed over without a copy.
@@ -114,7 +118,10 @@ def training_frame(
         label_count = len(label_rows)
         joined = feast.historical_features(label_rows, list(FEATURE_REFS))
         frame = _ordered(joined, declared)
-        metadata = _frame_metadata(pa.Table.from_pandas(frame, preserve_index=False))
+        table = pa.Table.from_pandas(frame, preserve_index=False)
+        view = feast_registry["feature_views"][FEATURE_VIEW]
+        check_joined_features(table, {"path": view["source"], "join_keys": [(ENTITY_KEY,) * 2]})
+        metadata = _frame_metadata(table)
     context.log.info(
         f"Point-in-time join by the {offline_store.get('type', 'configured')} offline store: "
         f"{len(frame)} rows."

@@ -16,8 +16,10 @@ from training_assets.assets.features import FEAST_TO_PANDAS_DTYPE
 from training_assets.schema import (
     ENTITY_KEY,
     EVENT_TIMESTAMP,
+    FEATURE_RANGES,
     FEATURE_VIEW,
     FEATURES,
+    LABEL_CLASSES,
     TARGET,
     TRAINING_FRAME_COLUMNS,
 )
@@ -26,14 +28,6 @@ if TYPE_CHECKING:
     import great_expectations as gx
     from great_expectations.expectations import Expectation
 
-LABEL_CLASSES = (0, 1)
-# Value ranges of the features: (min, max), None for no bound. Integral features (declared
-# Int* in Feast) must also hold whole numbers.
-FEATURE_RANGES: dict[str, tuple[float | None, float | None]] = {
-    "conv_rate": (0.0, 1.0),
-    "acc_rate": (0.0, 1.0),
-    "avg_daily_trips": (0.0, None),
-}
 # Feast entity value types to pandas dtypes.
 ENTITY_TO_PANDAS_DTYPE = {"INT64": "int64", "INT32": "int32", "STRING": "object"}
 AS_OF_SUFFIX = "__as_of"

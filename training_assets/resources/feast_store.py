@@ -84,9 +84,11 @@ class FeastResource(dg.ConfigurableResource):
         )
         lines = result.stdout.strip().splitlines()
         if result.returncode != 0 or not lines or not lines[-1].startswith(MARKER):
+            output = result.stderr.strip() or result.stdout.strip()
             raise FeatureRepoError(
-                f"`feast apply` failed in {repo} (exit {result.returncode}):\n"
-                f"{result.stderr.strip() or result.stdout.strip()}"
+                f"`feast apply` failed in {repo} ({_culprit(repo, output)}): "
+                f"{output.splitlines()[-1] if output else f'exit {result.returncode}'}\n"
+                f"Feast's output:\n{output}"
             )
         description = json.loads(lines[-1][len(MARKER) :])
         return {"output": "\n".join(lines[:-1]).strip(), "description": description}
@@ -128,3 +130,23 @@ class FeastResource(dg.ConfigurableResource):
         """Point-in-time join of the features onto the entity rows (Feast's offline store)."""
         job = self.store().get_historical_features(entity_df=entity_df, features=feature_refs)
         return job.to_df()
+
+
+def _culprit(repo: Path, output: str) -> str:
+    """The file of the repo Feast's traceback points at, else feature_store.yaml or the repo.
+
+    Feast's own messages name neither (e.g. FeastOfflineStoreInvalidName for a bad
+    `offline_store.type`), so the traceback's frames are the best evidence.
+    """
+    import re
+
+    in_repo = re.findall(rf'File "({re.escape(str(repo))}/[^"]+)", line (\d+)', output)
+    if in_repo:
+        path, line = in_repo[-1]
+        return f"{path}, line {line}"
+    syntax = re.findall(r'File "([^"]+\.py)", line (\d+)\n.*\n.*\^+\nSyntaxError', output)
+    if syntax:
+        return f"{syntax[-1][0]}, line {syntax[-1][1]}"
+    if "repo_config.py" in output:
+        return f"{repo / 'feature_store.yaml'}"
+    return "its Python definitions or feature_store.yaml"

@@ -283,3 +283,28 @@ class MlflowResource(dg.ConfigurableResource):
 def _apply_http_defaults() -> None:
     for name, value in MLFLOW_HTTP_DEFAULTS.items():
         os.environ.setdefault(name, value)
+
+
+def registered_model_name_setting(name: str, setting: str) -> str:
+    """The registered model name, refused up front if the registry would refuse it at the end.
+
+    MLflow's own rule (`mlflow.utils.validation._validate_model_name`, MLflow 3.17): not
+    empty, no '/' or ':', and unchanged by path normalisation. Checked here, without importing
+    MLflow (seconds), so a bad name stops the run before anything is trained or stored.
+    """
+    import posixpath
+
+    normalised = posixpath.normpath(name)
+    if (
+        not name.strip()
+        or "/" in name
+        or ":" in name
+        or normalised != name
+        or normalised.startswith(("..", "/"))
+        or normalised == "."
+    ):
+        raise ValueError(
+            f"Setting {setting}={name!r} is not a valid MLflow registered model name: it must "
+            "not be empty, contain '/' or ':', or be a path like '.' or '..'."
+        )
+    return name

@@ -2,7 +2,10 @@
 
 The data is adversarial on purpose: equal feature timestamps with different `created`,
 duplicate label rows, labels before a driver's first feature row, rows older than the ttl,
-drivers with no features at all, and labels exactly at a feature timestamp.
+drivers with no feature row at or before any of their labels, and labels exactly at a feature
+timestamp. A driver the feature source never mentions at all is refused by training_frame's
+input checks (assets/test_input_checks.py); the join itself keeps such rows with null features
+(feast_offline_store/test_asof_differential.py, against Feast's own store).
 """
 
 from __future__ import annotations
@@ -124,6 +127,8 @@ def test_handpicked_edge_cases(short_ttl_project):
             # exactly at the ttl boundary of the second label.
             (3, at(-30), at(-29), 0.5, 0.5, 50),
             (3, at(-23), at(-22), 0.6, 0.5, 60),
+            # driver 4: a row only after its label.
+            (4, at(500), at(500), 0.7, 0.5, 70),
         ],
     )
     write_labels(
@@ -139,7 +144,7 @@ def test_handpicked_edge_cases(short_ttl_project):
             (at(11), 2, 1),  # -> 0.4
             (at(1), 3, 1),  # 0.6 is 24 h old: exactly the ttl, still valid
             (at(2), 3, 0),  # 0.6 now 25 h old, 0.5 older still: expired -> null
-            (at(5), 4, 1),  # a driver with no feature rows
+            (at(5), 4, 1),  # a driver whose only feature row comes later: null
         ],
     )
     ours = build_frame(resources)
@@ -190,6 +195,8 @@ def test_randomized_against_reference(short_ttl_project, seed):
         for h in label_hours
     ]
     labels += labels[:20]  # exact duplicates
+    # Drivers drivers..drivers+1 have no row at or before any label: one each after them all.
+    features += [(d, at(1000), at(1000), 0.5, 0.5, 1) for d in range(1, drivers + 2)]
     write_features(project.features_path, features)
     write_labels(project.labels_path, labels)
 

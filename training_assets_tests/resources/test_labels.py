@@ -29,21 +29,52 @@ def test_reads_tab_separated_labels_as_utc(tmp_path):
     assert frame.trip_completed.dtype == "int64"
 
 
+HEADER = "event_timestamp\tdriver_id\ttrip_completed\n"
+
+
 @pytest.mark.parametrize(
     ("content", "message"),
     [
-        ("event_timestamp\tdriver_id\ttrip_completed\n", "has a header but no rows"),
-        ("event_timestamp,driver_id,trip_completed\n2026-01-01,1,1\n", "lacks column(s)"),
+        (HEADER, "has a header but no rows"),
+        (
+            "event_timestamp,driver_id,trip_completed\n2026-01-01,1,1\n",
+            "lacks column(s) ['event_timestamp', 'driver_id', 'trip_completed']; found "
+            "['event_timestamp,driver_id,trip_completed']. Expected a '\\t'-separated file with "
+            "columns ['event_timestamp', 'driver_id', 'trip_completed']. "
+            "The header looks ','-separated.",
+        ),
         ("event_timestamp\tdriver_id\n2026-01-01\t1\n", "['trip_completed']"),
-        ("event_timestamp\tdriver_id\ttrip_completed\nyesterday\t1\t1\n", "unparseable timestamp"),
-        ("event_timestamp\tdriver_id\ttrip_completed\n2026-01-01\t1\tyes\n", "non-integer values"),
-        ("event_timestamp\tdriver_id\ttrip_completed\n2026-01-01\t1\t0.5\n", "e.g. [0.5]"),
+        (
+            HEADER + "2026-01-01T00:00:00Z\t1\t1\nyesterday\t1\t1\n",
+            "column 'event_timestamp': 1 value(s) are not ISO-8601 timestamps of years 1678-2261, "
+            "e.g. 'yesterday' (line 3).",
+        ),
+        (
+            HEADER + "2100-01-01T00:00:00Z\t1\t1\n",
+            "column 'event_timestamp': 1 timestamp(s) are in the future, "
+            "e.g. '2100-01-01T00:00:00Z' (line 2).",
+        ),
+        (
+            HEADER + "2026-01-01T00:00:00Z\tseven\t1\n",
+            "column 'driver_id': 1 value(s) are not whole numbers, e.g. 'seven' (line 2).",
+        ),
+        (
+            HEADER + "2026-01-01T00:00:00Z\t1\tyes\n2026-01-01T00:00:00Z\t1\t\n",
+            "column 'trip_completed': 2 value(s) are not whole numbers, "
+            "e.g. 'yes' (line 2), '' (line 3).",
+        ),
+        (HEADER + "2026-01-01T00:00:00Z\t1\t0.5\n", "e.g. '0.5' (line 2)"),
+        (
+            HEADER + "2026-01-01T00:00:00Z\t1\t1\n" * 4 + "2026-01-01T00:00:00Z\t1\t5\n",
+            "column 'trip_completed': 1 value(s) outside {0, 1}, e.g. '5' (line 6).",
+        ),
     ],
 )
-def test_bad_labels_name_the_file_and_problem(tmp_path, content, message):
+@pytest.mark.parametrize("reader", ["read", "read_arrow"])
+def test_bad_labels_name_the_file_column_value_and_line(tmp_path, content, message, reader):
     path = write(tmp_path / "orders.csv", content)
     with pytest.raises(LabelsError) as error:
-        LabelsResource(path=str(path)).read()
+        getattr(LabelsResource(path=str(path)), reader)()
     assert str(path) in str(error.value)
     assert message in str(error.value)
 
@@ -51,3 +82,8 @@ def test_bad_labels_name_the_file_and_problem(tmp_path, content, message):
 def test_missing_file_names_the_setting(tmp_path):
     with pytest.raises(LabelsError, match="TRAINING_LABELS_PATH"):
         LabelsResource(path=str(tmp_path / "nope.csv")).read()
+
+
+def test_a_directory_is_not_a_labels_file(tmp_path):
+    with pytest.raises(LabelsError, match=r"is a directory, not a file.*TRAINING_LABELS_PATH"):
+        LabelsResource(path=str(tmp_path)).read_arrow()
