@@ -7,6 +7,7 @@ real Feast, MLflow and Dagster storage without touching the repository's own `va
 from __future__ import annotations
 
 import shutil
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,6 +15,18 @@ import pytest
 
 from training_assets.project import PROJECT_DIR
 from training_assets.sample_data import SampleSize, write_sample_data
+
+# What `make run` runs, as a user types it (tests run it in a child process).
+BIN = Path(sys.executable).parent
+MATERIALIZE = [
+    str(BIN / "dagster"),
+    "asset",
+    "materialize",
+    "--select",
+    "*",
+    "-m",
+    "training_assets.definitions",
+]
 
 SMALL_SAMPLE = SampleSize(drivers=10, feature_rows=1_000, labels=400, seed=7)
 

@@ -6,22 +6,13 @@ import ast
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
+from training_assets_tests.conftest import MATERIALIZE
+
 pytestmark = pytest.mark.slow
 
-BIN = Path(sys.executable).parent
-MATERIALIZE = [
-    str(BIN / "dagster"),
-    "asset",
-    "materialize",
-    "--select",
-    "*",
-    "-m",
-    "training_assets.definitions",
-]
 VOLUME_FAILURE = (
     "expect_table_row_count_to_be_between (at least 1000 rows (DATA_MIN_ROWS)) failed: "
 )

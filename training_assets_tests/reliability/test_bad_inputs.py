@@ -14,10 +14,8 @@ import os
 import shutil
 import socket
 import subprocess
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
@@ -25,21 +23,11 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
-from training_assets_tests.conftest import SMALL_SAMPLE, Project, copy_feature_repo
+from training_assets_tests.conftest import MATERIALIZE, SMALL_SAMPLE, Project, copy_feature_repo
 from training_assets_tests.reliability.fingerprints import assert_intact, project_fingerprint
 
 pytestmark = pytest.mark.slow
 
-BIN = Path(sys.executable).parent
-MATERIALIZE = [
-    str(BIN / "dagster"),
-    "asset",
-    "materialize",
-    "--select",
-    "*",
-    "-m",
-    "training_assets.definitions",
-]
 INPUT_DIRS = ("data", "feature_repo")
 
 
