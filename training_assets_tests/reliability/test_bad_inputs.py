@@ -31,6 +31,15 @@ pytestmark = pytest.mark.slow
 INPUT_DIRS = ("data", "feature_repo")
 
 
+# Settings the pipeline reads; in-process tests can leave some in os.environ (MLflow's
+# `set_tracking_uri` exports MLFLOW_TRACKING_URI), so the CLI gets only the ones a case sets.
+PIPELINE_SETTINGS = ("MLFLOW_", "MODEL_", "DATA_", "TRAINING_", "FEAST_", "DRIVER_STATS_PATH")
+
+
+def user_environment() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if not k.startswith(PIPELINE_SETTINGS)}
+
+
 def run_cli(project: Project, env: dict[str, str], config: dict | None = None):
     command = list(MATERIALIZE)
     if config is not None:
@@ -38,7 +47,7 @@ def run_cli(project: Project, env: dict[str, str], config: dict | None = None):
     return subprocess.run(
         command,
         cwd=project.root,
-        env={**os.environ, **project.env(), **env},
+        env={**user_environment(), **project.env(), **env},
         capture_output=True,
         text=True,
         timeout=300,
