@@ -1,24 +1,24 @@
 """The labels sensor with the real Dagster daemon: new labels -> one finished retrain run."""
 
 import os
-import shutil
-import signal
 import subprocess
-import sys
 import time
-from pathlib import Path
 
 import dagster as dg
 import pytest
 from dagster._core.instance.ref import InstanceRef
 
-from training_assets.project import PROJECT_DIR
 from training_assets.resources.source_files import content_hash
+from training_assets_tests.faults._support import (
+    BIN,
+    MODULE,
+    project_dagster_home,
+    running_daemon,
+    wait_for,
+)
 
 pytestmark = pytest.mark.slow
 
-BIN = Path(sys.executable).parent
-MODULE = ["-m", "training_assets.definitions"]
 RUN_TIMEOUT_S = 600
 
 
@@ -28,19 +28,8 @@ def dagster_cli(*args: str, env: dict[str, str]) -> None:
     )
 
 
-def wait_for(condition, timeout: float, interval: float = 2.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(interval)
-    raise TimeoutError(f"not reached within {timeout:.0f}s")
-
-
 def test_appended_labels_trigger_one_successful_run(project):
-    home = project.root / "var" / "dagster_home"
-    shutil.copy(PROJECT_DIR / "dagster.yaml", home / "dagster.yaml")
+    home = project_dagster_home(project.root)
     env = {
         **os.environ,
         **project.env(),
@@ -59,42 +48,27 @@ def test_appended_labels_trigger_one_successful_run(project):
         env=env,
     )
 
-    daemon_log = open(project.root / "daemon.log", "w")  # noqa: SIM115 (closed in finally)
-    daemon = subprocess.Popen(
-        [str(BIN / "dagster-daemon"), "run", *MODULE],
-        env=env,
-        cwd=project.root,
-        stdout=daemon_log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    try:
-        with dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(home))) as instance:
-            time.sleep(12)  # a few sensor ticks over unchanged labels
-            assert instance.get_runs() == [], "unchanged labels must not launch a run"
+    with (
+        running_daemon(project.root, env),
+        dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(home))) as instance,
+    ):
+        time.sleep(12)  # a few sensor ticks over unchanged labels
+        assert instance.get_runs() == [], "unchanged labels must not launch a run"
 
-            with open(project.labels_path, "a") as labels:
-                labels.write("2026-01-05T10:00:00+00:00\t1001\t1\n")
-            appended = time.monotonic()
-            [run] = wait_for(instance.get_runs, timeout=120)
-            assert run.tags["retrain_reason"] == "driver_orders changed"
-            finished = wait_for(
-                lambda: instance.get_run_by_id(run.run_id).is_finished, timeout=RUN_TIMEOUT_S
-            )
-            assert finished
-            final = instance.get_run_by_id(run.run_id)
-            assert final.status == dg.DagsterRunStatus.SUCCESS, (
-                project.root / "daemon.log"
-            ).read_text()[-3000:]
-            print(f"new labels -> finished retrain run: {time.monotonic() - appended:.1f}s")
+        with open(project.labels_path, "a") as labels:
+            labels.write("2026-01-05T10:00:00+00:00\t1001\t1\n")
+        appended = time.monotonic()
+        [run] = wait_for(instance.get_runs, timeout=120)
+        assert run.tags["retrain_reason"] == "driver_orders changed"
+        finished = wait_for(
+            lambda: instance.get_run_by_id(run.run_id).is_finished, timeout=RUN_TIMEOUT_S
+        )
+        assert finished
+        final = instance.get_run_by_id(run.run_id)
+        assert final.status == dg.DagsterRunStatus.SUCCESS, (
+            project.root / "daemon.log"
+        ).read_text()[-3000:]
+        print(f"new labels -> finished retrain run: {time.monotonic() - appended:.1f}s")
 
-            time.sleep(15)  # nothing appended: nothing more launched
-            assert len(instance.get_runs()) == 1
-    finally:
-        os.killpg(daemon.pid, signal.SIGTERM)
-        try:
-            daemon.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(daemon.pid, signal.SIGKILL)
-            daemon.wait(timeout=10)
-        daemon_log.close()
+        time.sleep(15)  # nothing appended: nothing more launched
+        assert len(instance.get_runs()) == 1

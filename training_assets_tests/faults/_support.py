@@ -5,13 +5,14 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TypeVar
 
@@ -59,6 +60,43 @@ def kill_group(process: subprocess.Popen, sig: int = signal.SIGKILL, timeout: fl
     except subprocess.TimeoutExpired:
         os.killpg(process.pid, signal.SIGKILL)
         process.wait(timeout=10)
+
+
+def project_dagster_home(root: Path) -> Path:
+    """`<root>/var/dagster_home` with the project's dagster.yaml (run queue, telemetry) and its
+    storage created."""
+    import dagster as dg
+    from dagster._core.instance.ref import InstanceRef
+
+    from training_assets.project import PROJECT_DIR
+
+    home = root / "var" / "dagster_home"
+    shutil.copy(PROJECT_DIR / "dagster.yaml", home / "dagster.yaml")
+    # Create the SQLite storage once, as a running deployment has it: processes that start
+    # at the same moment on a new home race creating its schema (alembic: "Version table
+    # 'alembic_version' has more than one head present").
+    with dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(home))):
+        pass
+    return home
+
+
+@contextlib.contextmanager
+def running_daemon(root: Path, env: dict[str, str]) -> Iterator[subprocess.Popen]:
+    """A real `dagster-daemon` for the project at `root` (DAGSTER_HOME in `env`), logging to
+    `<root>/daemon.log`; stopped with its process group afterwards."""
+    with open(root / "daemon.log", "w") as log:
+        daemon = subprocess.Popen(
+            [str(BIN / "dagster-daemon"), "run", *MODULE],
+            env=env,
+            cwd=root,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        try:
+            yield daemon
+        finally:
+            kill_group(daemon, signal.SIGTERM)
 
 
 def free_port() -> int:

@@ -8,8 +8,6 @@ coordinator. They must run one after the other and register versions 1 and 2 in 
 from __future__ import annotations
 
 import os
-import shutil
-import signal
 import subprocess
 
 import dagster as dg
@@ -17,13 +15,12 @@ import pytest
 from dagster._core.instance.ref import InstanceRef
 
 from training_assets.champion import describe
-from training_assets.project import PROJECT_DIR
 from training_assets_tests.faults._support import (
-    BIN,
     MODULE,
     Laps,
     dagster,
-    kill_group,
+    project_dagster_home,
+    running_daemon,
     wait_for,
 )
 
@@ -34,19 +31,9 @@ MODEL_NAME = "sklearn-elastic-net-reg"
 
 def test_two_simultaneous_launches_run_one_after_the_other(project):
     lap = Laps()
-    home = project.root / "var" / "dagster_home"
-    shutil.copy(PROJECT_DIR / "dagster.yaml", home / "dagster.yaml")
+    home = project_dagster_home(project.root)
     env = {**os.environ, **project.env()}
-    daemon_log = open(project.root / "daemon.log", "w")  # noqa: SIM115 (closed in finally)
-    daemon = subprocess.Popen(
-        [str(BIN / "dagster-daemon"), "run", *MODULE],
-        env=env,
-        cwd=project.root,
-        stdout=daemon_log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    try:
+    with running_daemon(project.root, env):
         launches = [
             subprocess.Popen(
                 dagster("job", "launch", "-j", "training_job", *MODULE),
@@ -87,9 +74,6 @@ def test_two_simultaneous_launches_run_one_after_the_other(project):
             )
             assert first.end_time <= second.start_time, "the two runs overlapped"
             order = [s.run_id for s in stats]
-    finally:
-        kill_group(daemon, signal.SIGTERM)
-        daemon_log.close()
 
     client = project.mlflow_client()
     versions = sorted(
