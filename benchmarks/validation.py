@@ -26,53 +26,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import pyarrow.parquet as pq
 
-from training_assets.assets.splits import SPLIT_COLUMNS
-from training_assets.checks import drift, split_checks
-from training_assets.checks.data_checks import (
-    training_frame_completeness,
-    training_frame_label_domain,
-    training_frame_leakage,
-    training_frame_schema,
-    training_frame_values,
-    training_frame_volume,
-)
-from training_assets.checks.gx_suites import AS_OF_SUFFIX
-from training_assets.checks.leakage import FeatureSource, with_as_of_features
-from training_assets.resources.data_validation import DataValidationSettings
+from training_assets.checks.data_checks import FRAME_CHECKS_DEFINITIONS as FRAME_CHECKS
+from training_assets.domain.validation import drift
+from training_assets.domain.validation import split_validation as split_checks
+from training_assets.domain.validation.leakage import FeatureSource, with_as_of_features
+from training_assets.resources.data_validation import DataValidationResource
 from training_assets.sample_data import (
     SampleSize,
     driver_orders_table,
     driver_stats_table,
 )
-from training_assets.schema import FEATURES, TRAINING_FRAME_COLUMNS
-
-FRAME_CHECKS = (
-    training_frame_schema,
-    training_frame_completeness,
-    training_frame_label_domain,
-    training_frame_values,
-    training_frame_volume,
-    training_frame_leakage,
-)
-
-
-def registry_for(source: Path) -> dict[str, Any]:
-    return {
-        "entities": {"driver": {"join_key": "driver_id", "value_type": "INT64"}},
-        "feature_views": {
-            "driver_stats": {
-                "features": {
-                    "conv_rate": "Float32",
-                    "acc_rate": "Float32",
-                    "avg_daily_trips": "Int32",
-                },
-                "ttl_seconds": 36500 * 86400.0,
-                "source": str(source),
-                "timestamp_field": "datetime",
-                "created_timestamp_column": "created",
-            }
-        },
-    }
+from training_assets.schema import AS_OF_SUFFIX, FEATURES, SPLIT_COLUMNS, TRAINING_FRAME_COLUMNS
+from training_assets_tests.support.feature_source import registry_for
 
 
 def timed(function: Callable[[], Any]) -> tuple[float, Any]:
@@ -86,7 +51,7 @@ def bench(rows: int, workdir: Path) -> dict[str, Any]:
     size = SampleSize(drivers=max(100, rows // 1000), feature_rows=rows, labels=rows, seed=1)
     source = workdir / f"driver_stats_{rows}.parquet"
     pq.write_table(driver_stats_table(size), source)
-    registry = registry_for(source)
+    registry = registry_for(source, ttl_seconds=36500 * 86400.0)
     labels = driver_orders_table(size).to_pandas()
     as_of = with_as_of_features(
         labels.assign(**{name: 0.0 for name in FEATURES}), FeatureSource.from_registry(registry)
@@ -96,7 +61,7 @@ def bench(rows: int, workdir: Path) -> dict[str, Any]:
         {"conv_rate": "float32", "acc_rate": "float32", "avg_daily_trips": "int32"}
     )
     frame = frame[list(TRAINING_FRAME_COLUMNS)]
-    settings = DataValidationSettings(result_dir=str(workdir / f"validation_{rows}"))
+    settings = DataValidationResource(result_dir=str(workdir / f"validation_{rows}"))
 
     seconds: dict[str, float] = {}
     verdicts: dict[str, bool] = {}
@@ -108,12 +73,11 @@ def bench(rows: int, workdir: Path) -> dict[str, Any]:
             )
         )
         verdicts[name] = result.passed
-    baseline = workdir / f"drift_{rows}.json"
 
     def drift_check() -> dict[str, Any]:
-        # The check's work: compare against the baseline, then save this frame's profile.
-        drift.save_baseline(baseline, frame, FEATURES, settings.drift_bins, "bench")
-        return drift.compare(drift.load_baseline(baseline), frame, settings.drift_max_psi)
+        # The work of the drift_baseline asset (a profile) and of the check (a comparison).
+        baseline = drift.baseline(frame, FEATURES, settings.drift_bins)
+        return drift.compare(baseline, frame, settings.drift_max_psi)
 
     seconds["training_frame_drift"], figures = timed(drift_check)
     verdicts["training_frame_drift"] = not any(item["drifted"] for item in figures.values())
@@ -121,7 +85,7 @@ def bench(rows: int, workdir: Path) -> dict[str, Any]:
 
     train, test = (
         part.reset_index(drop=True)
-        for part in train_test_split(frame[SPLIT_COLUMNS], test_size=0.2, random_state=17)
+        for part in train_test_split(frame[list(SPLIT_COLUMNS)], test_size=0.2, random_state=17)
     )
     split_work = {
         "train_test_split_partition": lambda: split_checks.validate_partition(

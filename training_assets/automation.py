@@ -1,7 +1,9 @@
 """Automation: retrain when the inputs change or drift, weekly on a schedule, and report failures.
 
-Every sensor and the schedule start STOPPED: a team turns on what it wants (README,
-"Automation"). They need the Dagster daemon, which `make dev` (`dagster dev`) starts.
+Every sensor and the schedule start STOPPED: a team turns on what it wants
+(docs/automation.md). They need the Dagster daemon, which `make dev` (`dagster dev`) starts.
+`sensors()` and `schedules()` build them from the settings (`AutomationSettings`) when the
+code location loads.
 """
 
 import json
@@ -14,13 +16,10 @@ import dagster as dg
 
 from training_assets.assets.sources import observe_feature_source, observe_labels
 from training_assets.jobs import training_job
-from training_assets.project import float_setting, int_setting, path_setting, setting
 from training_assets.resources.labels import LabelsResource
 from training_assets.resources.source_files import FeatureSourceResource
+from training_assets.settings import AutomationSettings, StorageSettings
 
-SENSOR_INTERVAL_SECONDS = int_setting("RETRAIN_SENSOR_INTERVAL_SECONDS", 30, at_least=1)
-# A file written in several steps is left alone until it has been quiet this long.
-SETTLE_SECONDS = float_setting("RETRAIN_SETTLE_SECONDS", 10, at_least=0)
 DRIFT_CHECK = dg.AssetCheckKey(dg.AssetKey("training_frame"), "training_frame_drift")
 
 
@@ -29,13 +28,15 @@ def _retrain_on_change(
     source_key: str,
     path: Path,
     observe: Callable[[], dg.ObserveResult],
+    settle_seconds: float,
 ) -> dg.SensorResult | dg.SkipReason:
     """One run per new content of `path`: the run key is the content hash, so the same data
     never trains twice, and the cursor is the last version seen (not a clock)."""
     if not path.is_file():
         return dg.SkipReason(f"{path} does not exist")
     quiet_for = time.time() - path.stat().st_mtime
-    if quiet_for < SETTLE_SECONDS:
+    # A file written in several steps is left alone until it has been quiet this long.
+    if quiet_for < settle_seconds:
         return dg.SkipReason(f"{path} changed {quiet_for:.0f}s ago; waiting for writes to settle")
     observation = observe()
     version = observation.data_version.value
@@ -59,45 +60,8 @@ def _retrain_on_change(
     )
 
 
-@dg.sensor(
-    job=training_job,
-    minimum_interval_seconds=SENSOR_INTERVAL_SECONDS,
-    default_status=dg.DefaultSensorStatus.STOPPED,
-    description="Retrain when the labels file's content changes (new or corrected labels).",
-)
-def retrain_on_new_labels(context: dg.SensorEvaluationContext, labels: LabelsResource):
-    return _retrain_on_change(
-        context, "driver_orders", Path(labels.path), lambda: observe_labels(labels)
-    )
-
-
-@dg.sensor(
-    job=training_job,
-    minimum_interval_seconds=SENSOR_INTERVAL_SECONDS,
-    default_status=dg.DefaultSensorStatus.STOPPED,
-    description="Retrain when the feature source (driver_stats Parquet) changes.",
-)
-def retrain_on_new_features(
-    context: dg.SensorEvaluationContext, feature_source: FeatureSourceResource
-):
-    return _retrain_on_change(
-        context,
-        "driver_stats_source",
-        Path(feature_source.path),
-        lambda: observe_feature_source(feature_source),
-    )
-
-
-@dg.sensor(
-    job=training_job,
-    minimum_interval_seconds=SENSOR_INTERVAL_SECONDS,
-    default_status=dg.DefaultSensorStatus.STOPPED,
-    description=(
-        "Retrain when the drift check warns on a training frame that no model was trained on "
-        "yet; otherwise say which run already trained on it."
-    ),
-)
-def retrain_on_drift(context: dg.SensorEvaluationContext):
+def retrain_on_drift_evaluation(context: dg.SensorEvaluationContext):
+    """Retrain when the drift check warned on a frame no model was trained on yet."""
     record = context.instance.get_latest_asset_check_evaluation_record(DRIFT_CHECK)
     if record is None or record.event is None:
         return dg.SkipReason("the drift check has not run yet")
@@ -123,25 +87,8 @@ def retrain_on_drift(context: dg.SensorEvaluationContext):
     )
 
 
-weekly_retrain = dg.ScheduleDefinition(
-    name="weekly_retrain",
-    job=training_job,
-    cron_schedule=setting("RETRAIN_SCHEDULE", "0 3 * * 1"),
-    execution_timezone=setting("RETRAIN_TIMEZONE", "UTC"),
-    default_status=dg.DefaultScheduleStatus.STOPPED,
-    description="Periodic retraining (Mondays 03:00 UTC by default), even without new data.",
-)
-
-
-def failure_log_path() -> Path:
-    return Path(path_setting("TRAINING_FAILURE_LOG", "var/run_failures.jsonl"))
-
-
-@dg.run_failure_sensor(
-    default_status=dg.DefaultSensorStatus.STOPPED,
-    description="Write a one-line summary of every failed run (run id, failed steps, error).",
-)
-def report_run_failure(context: dg.RunFailureSensorContext):
+def write_failure_summary(context: dg.RunFailureSensorContext, path: Path) -> None:
+    """Log and append a one-line JSON summary of the failed run to `path`."""
     steps = [event.step_key for event in context.get_step_failure_events()]
     summary = {
         "time": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -151,11 +98,78 @@ def report_run_failure(context: dg.RunFailureSensorContext):
         "error": context.failure_event.message,
     }
     context.log.error(f"Training run failed: {json.dumps(summary)}")
-    path = failure_log_path()
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a") as log:
         log.write(json.dumps(summary) + "\n")
 
 
-sensors = [retrain_on_new_labels, retrain_on_new_features, retrain_on_drift, report_run_failure]
-schedules = [weekly_retrain]
+def sensors(settings: AutomationSettings | None = None) -> list[dg.SensorDefinition]:
+    settings = settings or AutomationSettings()
+    interval, settle = settings.retrain_sensor_interval_seconds, settings.retrain_settle_seconds
+    failure_log = settings.training_failure_log or (
+        StorageSettings().training_state_dir / "run_failures.jsonl"
+    )
+
+    @dg.sensor(
+        job=training_job,
+        minimum_interval_seconds=interval,
+        default_status=dg.DefaultSensorStatus.STOPPED,
+        description="Retrain when the labels file's content changes (new or corrected labels).",
+    )
+    def retrain_on_new_labels(context: dg.SensorEvaluationContext, labels: LabelsResource):
+        return _retrain_on_change(
+            context, "driver_orders", Path(labels.path), lambda: observe_labels(labels), settle
+        )
+
+    @dg.sensor(
+        job=training_job,
+        minimum_interval_seconds=interval,
+        default_status=dg.DefaultSensorStatus.STOPPED,
+        description="Retrain when the feature source (driver_stats Parquet) changes.",
+    )
+    def retrain_on_new_features(
+        context: dg.SensorEvaluationContext, feature_source: FeatureSourceResource
+    ):
+        return _retrain_on_change(
+            context,
+            "driver_stats_source",
+            Path(feature_source.path),
+            lambda: observe_feature_source(feature_source),
+            settle,
+        )
+
+    retrain_on_drift = dg.sensor(
+        name="retrain_on_drift",
+        job=training_job,
+        minimum_interval_seconds=interval,
+        default_status=dg.DefaultSensorStatus.STOPPED,
+        description=(
+            "Retrain when the drift check warns on a training frame that no model was trained "
+            "on yet; otherwise say which run already trained on it."
+        ),
+    )(retrain_on_drift_evaluation)
+
+    @dg.run_failure_sensor(
+        default_status=dg.DefaultSensorStatus.STOPPED,
+        description="Write a one-line summary of every failed run (run id, failed steps, error).",
+    )
+    def report_run_failure(context: dg.RunFailureSensorContext):
+        write_failure_summary(context, failure_log)
+
+    return [retrain_on_new_labels, retrain_on_new_features, retrain_on_drift, report_run_failure]
+
+
+def schedules(settings: AutomationSettings | None = None) -> list[dg.ScheduleDefinition]:
+    settings = settings or AutomationSettings()
+    return [
+        dg.ScheduleDefinition(
+            name="weekly_retrain",
+            job=training_job,
+            cron_schedule=settings.retrain_schedule,
+            execution_timezone=settings.retrain_timezone,
+            default_status=dg.DefaultScheduleStatus.STOPPED,
+            description=(
+                "Periodic retraining (Mondays 03:00 UTC by default), even without new data."
+            ),
+        )
+    ]

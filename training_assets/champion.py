@@ -9,25 +9,15 @@ Settings (tracking URI, model name) are the pipeline's own, from the same enviro
 import argparse
 import sys
 
-from training_assets.assets.registry import PREVIOUS_CHAMPION_ALIAS
-from training_assets.checks.model_checks import CHAMPION_ALIAS
-from training_assets.resources.mlflow_tracking import version_by_alias
+from training_assets.domain.registry import CHAMPION_ALIAS, PREVIOUS_CHAMPION_ALIAS, aliases
 
 
 class RollbackError(RuntimeError):
     """There is nothing to roll back to."""
 
 
-def _version_by_alias(client, name: str, alias: str) -> str | None:
-    version = version_by_alias(client, name, alias)
-    return None if version is None else str(version.version)
-
-
 def describe(client, name: str) -> dict[str, str | None]:
-    return {
-        alias: _version_by_alias(client, name, alias)
-        for alias in (CHAMPION_ALIAS, PREVIOUS_CHAMPION_ALIAS)
-    }
+    return aliases(client, name)
 
 
 def rollback(client, name: str) -> dict[str, str | None]:
@@ -51,11 +41,11 @@ def main(argv: list[str] | None = None) -> int:
     tracking = build_resources()["mlflow_tracking"]
     client, name = tracking.client(), tracking.registered_model_name
     try:
-        aliases = rollback(client, name) if args.action == "rollback" else describe(client, name)
+        current = rollback(client, name) if args.action == "rollback" else describe(client, name)
     except RollbackError as error:
         print(error, file=sys.stderr)
         return 1
-    for alias, version in aliases.items():
+    for alias, version in current.items():
         print(f"{name}@{alias}: version {version or '-'}")
     return 0
 

@@ -1,4 +1,4 @@
-"""Names shared by every stage: the label file's columns, the features, the target."""
+"""Names shared by every stage: the label file's columns, the features, the target, dtypes."""
 
 EVENT_TIMESTAMP = "event_timestamp"
 ENTITY_KEY = "driver_id"
@@ -22,3 +22,20 @@ FEATURE_RANGES: dict[str, tuple[float | None, float | None]] = {
 TRAINING_FRAME_COLUMNS = (*LABEL_COLUMNS, *FEATURES)
 # Rows are sorted by these so every downstream result is reproducible.
 TRAINING_FRAME_SORT_KEYS = (EVENT_TIMESTAMP, ENTITY_KEY, TARGET)
+
+# The columns train_set and test_set hold: the features and the target.
+SPLIT_COLUMNS = (*FEATURES, TARGET)
+
+# pandas dtypes of Feast's value types (features) and entity value types (join keys).
+FEAST_TO_PANDAS_DTYPE = {
+    "Float32": "float32",
+    "Float64": "float64",
+    "Int32": "int32",
+    "Int64": "int64",
+}
+ENTITY_TO_PANDAS_DTYPE = {"INT64": "int64", "INT32": "int32", "STRING": "object"}
+
+# Columns the leakage check adds to recompute each row's features independently: the
+# observation time of the feature row used, and `<feature>__as_of` for each feature.
+FEATURE_TIMESTAMP = "feature_timestamp"
+AS_OF_SUFFIX = "__as_of"

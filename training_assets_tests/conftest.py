@@ -1,98 +1,49 @@
-"""A throw-away copy of the project for each test: feature repo, sample data, local stores.
-
-Every setting the pipeline reads from the environment points into `tmp_path`, so tests use
-real Feast, MLflow and Dagster storage without touching the repository's own `var/`.
-"""
+"""Fixtures shared by the whole suite. Helpers live in `training_assets_tests/support/`."""
 
 from __future__ import annotations
 
-import shutil
-import sys
-from dataclasses import dataclass
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
-from training_assets.project import PROJECT_DIR
-from training_assets.sample_data import SampleSize, write_sample_data
-
-# What `make run` runs, as a user types it (tests run it in a child process).
-BIN = Path(sys.executable).parent
-MATERIALIZE = [
-    str(BIN / "dagster"),
-    "asset",
-    "materialize",
-    "--select",
-    "*",
-    "-m",
-    "training_assets.definitions",
-]
-
-SMALL_SAMPLE = SampleSize(drivers=10, feature_rows=1_000, labels=400, seed=7)
-
-
-@dataclass
-class Project:
-    root: Path
-
-    @property
-    def feature_repo(self) -> Path:
-        return self.root / "feature_repo"
-
-    @property
-    def features_path(self) -> Path:
-        return self.root / "data" / "driver_stats.parquet"
-
-    @property
-    def labels_path(self) -> Path:
-        return self.root / "data" / "driver_orders.csv"
-
-    @property
-    def storage_dir(self) -> Path:
-        return self.root / "var" / "assets"
-
-    @property
-    def mlflow_dir(self) -> Path:
-        return self.root / "var" / "mlflow"
-
-    @property
-    def tracking_uri(self) -> str:
-        return f"sqlite:///{self.mlflow_dir / 'mlflow.db'}"
-
-    def mlflow_client(self):
-        from mlflow import MlflowClient
-
-        # Explicit registry URI: MlflowClient otherwise takes the process-wide one.
-        return MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri)
-
-    def env(self) -> dict[str, str]:
-        return {
-            "FEAST_REPO_PATH": str(self.feature_repo),
-            "DRIVER_STATS_PATH": str(self.features_path),
-            "TRAINING_LABELS_PATH": str(self.labels_path),
-            "TRAINING_STORAGE_DIR": str(self.storage_dir),
-            "TRAINING_MLFLOW_DIR": str(self.mlflow_dir),
-            "DAGSTER_HOME": str(self.root / "var" / "dagster_home"),
-        }
-
-
-def copy_feature_repo(destination: Path) -> None:
-    shutil.copytree(
-        PROJECT_DIR / "feature_repo",
-        destination,
-        ignore=shutil.ignore_patterns("data", "__pycache__"),
-    )
+from training_assets.resources.data_validation import DataValidationResource
+from training_assets_tests.support.feature_source import (
+    good_frame as build_good_frame,
+)
+from training_assets_tests.support.feature_source import (
+    registry_for,
+    write_feature_source,
+)
+from training_assets_tests.support.project import Project, new_project
 
 
 @pytest.fixture
 def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Project:
     """A project copy with small sample data, its settings exported to the environment."""
-    project = Project(tmp_path)
-    copy_feature_repo(project.feature_repo)
-    write_sample_data(project.root / "data", SMALL_SAMPLE)
-    (project.root / "var" / "dagster_home").mkdir(parents=True)
+    project = new_project(tmp_path)
     for name, value in project.env().items():
         monkeypatch.setenv(name, value)
     for name in ("MLFLOW_TRACKING_URI", "MODEL_MAX_RMSE", "MODEL_MAX_MAE"):
         monkeypatch.delenv(name, raising=False)
     return project
+
+
+@pytest.fixture
+def source_path(tmp_path: Path) -> Path:
+    return write_feature_source(tmp_path / "driver_stats.parquet")
+
+
+@pytest.fixture
+def registry(source_path: Path) -> dict:
+    return registry_for(source_path)
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> DataValidationResource:
+    return DataValidationResource(result_dir=str(tmp_path / "validation"), min_rows=3)
+
+
+@pytest.fixture
+def good_frame() -> pd.DataFrame:
+    return build_good_frame()

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from training_assets_tests.conftest import MATERIALIZE
+from training_assets_tests.support.project import MATERIALIZE
 
 pytestmark = pytest.mark.slow
 

@@ -15,6 +15,7 @@ ASSETS = {
     "training_frame",
     "train_set",
     "test_set",
+    "drift_baseline",
     "model",
     "model_metrics",
     "registered_model_version",

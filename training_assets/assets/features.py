@@ -7,7 +7,6 @@ and sorted in DuckDB, written from Arrow: no pandas copy, no `import feast`). An
 offline store is asked through `FeatureStore.get_historical_features`, as before.
 """
 
-import hashlib
 from typing import Any
 
 import dagster as dg
@@ -15,33 +14,18 @@ import pandas as pd
 import pyarrow as pa
 
 from training_assets.assets import OWNERS
-from training_assets.assets.input_checks import check_feature_source, check_joined_features
-from training_assets.feast_offline_store.asof_join import (
-    DuckDBSettings,
-    FeatureViewSpec,
-    PointInTimeJoin,
+from training_assets.domain.input_checks import check_feature_source, check_joined_features
+from training_assets.domain.training_frame import (
+    asof_frame,
+    content_version,
+    frame_metadata,
+    ordered,
 )
 from training_assets.resources.feast_store import FeastResource
 from training_assets.resources.labels import LabelsResource
-from training_assets.schema import (
-    ENTITY_KEY,
-    EVENT_TIMESTAMP,
-    FEATURE_REFS,
-    FEATURE_VIEW,
-    FEATURES,
-    TRAINING_FRAME_COLUMNS,
-    TRAINING_FRAME_SORT_KEYS,
-)
+from training_assets.schema import ENTITY_KEY, FEATURE_REFS, FEATURE_VIEW, FEATURES
 
 GROUP = "features"
-
-# Pandas dtypes of Feast's value types, for the features the training frame holds.
-FEAST_TO_PANDAS_DTYPE = {
-    "Float32": "float32",
-    "Float64": "float64",
-    "Int32": "int32",
-    "Int64": "int64",
-}
 
 
 @dg.asset(
@@ -105,10 +89,10 @@ def training_frame(
         check_feature_source(plan, declared)
         label_rows = labels.read_arrow()
         label_count = label_rows.num_rows
-        table = _asof_frame(label_rows, plan, offline_store.get("duckdb_settings", {}), declared)
+        table = asof_frame(label_rows, plan, offline_store.get("duckdb_settings", {}), declared)
         del label_rows
         check_joined_features(table, plan)
-        metadata = _frame_metadata(table)
+        metadata = frame_metadata(table)
         # The asset's value stays a pandas DataFrame (what downstream assets and
         # `output_for_node` see); numeric columns are handed over without a copy.
         frame = table.to_pandas(split_blocks=True, self_destruct=True)
@@ -117,11 +101,11 @@ def training_frame(
         label_rows = labels.read()
         label_count = len(label_rows)
         joined = feast.historical_features(label_rows, list(FEATURE_REFS))
-        frame = _ordered(joined, declared)
+        frame = ordered(joined, declared)
         table = pa.Table.from_pandas(frame, preserve_index=False)
         view = feast_registry["feature_views"][FEATURE_VIEW]
         check_joined_features(table, {"path": view["source"], "join_keys": [(ENTITY_KEY,) * 2]})
-        metadata = _frame_metadata(table)
+        metadata = frame_metadata(table)
     context.log.info(
         f"Point-in-time join by the {offline_store.get('type', 'configured')} offline store: "
         f"{len(frame)} rows."
@@ -131,84 +115,4 @@ def training_frame(
         raise RuntimeError(
             f"Point-in-time join returned {len(frame)} rows for {label_count} label rows."
         )
-    return dg.Output(frame, metadata=metadata, data_version=_content_version(frame))
-
-
-def _content_version(frame: pd.DataFrame) -> dg.DataVersion:
-    """A hash of the frame's content: the same data gives the same version, run after run."""
-    row_hashes = pd.util.hash_pandas_object(frame, index=False).to_numpy()
-    return dg.DataVersion(hashlib.sha256(row_hashes.tobytes()).hexdigest()[:16])
-
-
-def _asof_frame(
-    label_rows: pa.Table,
-    plan: dict[str, Any],
-    settings: dict[str, Any],
-    declared: dict[str, str],
-) -> pa.Table:
-    """The join in DuckDB, sorted there; then what `_ordered` does to the dtypes."""
-    spec = FeatureViewSpec.from_dict(plan).with_features(FEATURES)
-    joined = PointInTimeJoin(
-        label_rows,
-        EVENT_TIMESTAMP,
-        [spec],
-        order_by=TRAINING_FRAME_SORT_KEYS,
-        settings=DuckDBSettings(**settings),
-        # Label rows equal on the sort keys get the same features: identical rows.
-        stable=False,
-    ).to_arrow()
-    frame = joined.select(list(TRAINING_FRAME_COLUMNS))
-    for name in FEATURES:
-        column = frame[name]
-        dtype = FEAST_TO_PANDAS_DTYPE.get(declared[name])
-        if not column.null_count and dtype:
-            target = pa.from_numpy_dtype(dtype)
-        elif column.null_count and pa.types.is_integer(column.type):
-            # pandas holds an integer column with missing values as float64.
-            target = pa.float64()
-        else:
-            continue
-        if column.type != target:
-            index = frame.column_names.index(name)
-            frame = frame.set_column(index, name, column.cast(target, safe=False))
-    return frame
-
-
-def _ordered(joined: pd.DataFrame, declared: dict[str, str]) -> pd.DataFrame:
-    """Fixed column order, declared feature dtypes where no value is missing, stable row order."""
-    frame = joined[list(TRAINING_FRAME_COLUMNS)].copy()
-    for name in FEATURES:
-        dtype = FEAST_TO_PANDAS_DTYPE.get(declared[name])
-        if dtype and not frame[name].isna().any():
-            frame[name] = frame[name].astype(dtype)
-    frame = frame.sort_values(list(TRAINING_FRAME_SORT_KEYS), kind="stable")
-    return frame.reset_index(drop=True)
-
-
-def _frame_metadata(frame: pa.Table) -> dict[str, Any]:
-    import pyarrow.compute as pc
-
-    # The dtypes the frame has once loaded into pandas, as downstream assets see it.
-    dtypes = frame.schema.empty_table().to_pandas().dtypes
-    missing = pc.is_null(frame[FEATURES[0]])
-    for name in FEATURES[1:]:
-        missing = pc.or_(missing, pc.is_null(frame[name]))
-    without_features = pc.sum(missing).as_py()
-    bounds = pc.min_max(frame[TRAINING_FRAME_COLUMNS[0]])
-
-    def when(value: pa.Scalar) -> str:
-        return str(pd.Timestamp(value.as_py())) if value.is_valid else ""
-
-    return {
-        "dagster/row_count": frame.num_rows,
-        "dagster/column_schema": dg.TableSchema(
-            columns=[dg.TableColumn(name, str(dtype)) for name, dtype in dtypes.items()]
-        ),
-        "rows_without_features": int(without_features or 0),
-        "null_counts": dg.MetadataValue.json(
-            {name: frame[name].null_count for name in frame.column_names}
-        ),
-        "first_event": when(bounds["min"]),
-        "last_event": when(bounds["max"]),
-        "preview": dg.MetadataValue.md(frame.slice(0, 10).to_pandas().to_markdown(index=False)),
-    }
+    return dg.Output(frame, metadata=metadata, data_version=content_version(frame))

@@ -13,14 +13,14 @@ import dagster as dg
 import pandas as pd
 
 from training_assets.assets import OWNERS
-from training_assets.assets.evaluation_plots import evaluation_plots
-from training_assets.assets.mlflow_logging import (
+from training_assets.config import ElasticNetConfig
+from training_assets.domain.evaluation_plots import evaluation_plots
+from training_assets.domain.mlflow_logging import (
     load_pyfunc,
     log_dataset,
     pip_requirements,
     schema_sample,
 )
-from training_assets.config import ElasticNetConfig
 from training_assets.resources.mlflow_tracking import MlflowResource
 from training_assets.schema import FEATURES, TARGET
 

@@ -1,16 +1,19 @@
-"""Data stage: the deterministic train/test split of the training frame."""
+"""Data stage: the deterministic train/test split of the training frame, and the drift
+baseline taken from a frame that passed every blocking check."""
 
-import math
+from typing import Any
 
 import dagster as dg
 import pandas as pd
 
 from training_assets.assets import OWNERS
 from training_assets.config import SplitConfig
+from training_assets.domain.splitting import split_frame
+from training_assets.domain.validation import drift
+from training_assets.resources.data_validation import DataValidationResource
 from training_assets.schema import FEATURES, TARGET
 
 GROUP = "data"
-SPLIT_COLUMNS = [*FEATURES, TARGET]
 
 
 @dg.multi_asset(
@@ -32,17 +35,10 @@ SPLIT_COLUMNS = [*FEATURES, TARGET]
 )
 def train_test_sets(config: SplitConfig, training_frame: pd.DataFrame):
     """Shuffle-split the training frame with a fixed seed (the seed's `train_test_split`)."""
-    from sklearn.model_selection import train_test_split
-
-    check_splittable(training_frame, config.test_size)
-    train, test = train_test_split(
-        training_frame[SPLIT_COLUMNS],
-        test_size=config.test_size,
-        random_state=config.random_state,
-    )
+    train, test = split_frame(training_frame, config.test_size, config.random_state)
     for name, frame in (("train_set", train), ("test_set", test)):
         yield dg.Output(
-            frame.reset_index(drop=True),
+            frame,
             output_name=name,
             metadata={
                 "dagster/row_count": len(frame),
@@ -56,26 +52,27 @@ def train_test_sets(config: SplitConfig, training_frame: pd.DataFrame):
         )
 
 
-class SplitError(ValueError):
-    """The training frame cannot be split into a train and a test set with both classes."""
-
-
-def check_splittable(frame: pd.DataFrame, test_size: float) -> None:
-    """Raise a SplitError that says why, when no split can give both sets both classes."""
-    rows = len(frame)
-    test_rows = math.ceil(rows * test_size)
-    if rows < 2 or test_rows < 1 or test_rows >= rows:
-        raise SplitError(
-            f"training_frame has {rows} row(s): test_size {test_size} would leave "
-            f"{rows - test_rows} for train_set and {test_rows} for test_set; both need rows. "
-            "Add labelled rows (TRAINING_LABELS_PATH) or change test_size."
-        )
-    counts = frame[TARGET].value_counts()
-    scarce = {int(label): int(count) for label, count in counts.items() if count < 2}
-    if len(counts) < 2 or scarce:
-        raise SplitError(
-            f"training_frame's label {TARGET!r} has class counts "
-            f"{ {int(k): int(v) for k, v in counts.items()} }: train_set and test_set each need "
-            "at least one row of both classes 0 and 1, so every class needs 2 rows or more. "
-            "Add labelled rows of the missing class (TRAINING_LABELS_PATH)."
-        )
+@dg.asset(
+    group_name=GROUP,
+    io_manager_key="json_io_manager",
+    kinds={"numpy"},
+    owners=OWNERS,
+    deps=["train_set"],
+    description=(
+        "Profile of training_frame (quantile bins and shares per feature) that the drift "
+        "check of later runs compares with. Materialized only after the split, so only from "
+        "a frame that passed every blocking data check."
+    ),
+)
+def drift_baseline(
+    context: dg.AssetExecutionContext,
+    training_frame: pd.DataFrame,
+    data_validation: DataValidationResource,
+) -> dict[str, Any]:
+    profile = drift.baseline(training_frame, FEATURES, data_validation.drift_bins)
+    # The profile is small: kept in the metadata too, so the drift check reads it from the
+    # event log without depending on the stored file.
+    context.add_output_metadata(
+        {"profile": dg.MetadataValue.json(profile), "rows": profile["rows"]}
+    )
+    return profile

@@ -11,18 +11,26 @@ import dagster as dg
 import numpy as np
 import pandas as pd
 
+from training_assets.domain.mlflow_logging import load_pyfunc
+from training_assets.domain.registry import CHAMPION_ALIAS
 from training_assets.resources.mlflow_tracking import MlflowResource, version_by_alias
 from training_assets.resources.thresholds import ModelThresholds
 from training_assets.schema import FEATURES, TARGET
 
-CHAMPION_ALIAS = "champion"
 _TEST_SET_IN = {"test_set": dg.AssetIn("test_set")}
 
 
 def _load_pyfunc(mlflow_tracking: MlflowResource, model_uri: str):
-    from training_assets.assets.mlflow_logging import load_pyfunc
-
     return load_pyfunc(mlflow_tracking.tracking_uri, model_uri)
+
+
+def _log_failure(check: str, asset: str, problems: list[str] | dict[str, str]) -> None:
+    """One line per problem in the run log, so the CLI output names figure and limit (the
+    metadata holds them too, for the UI)."""
+    lines = [f"{k}: {v}" for k, v in problems.items()] if isinstance(problems, dict) else problems
+    dg.get_dagster_logger().error(
+        f"Model check {check} on {asset} failed:\n  - " + "\n  - ".join(lines)
+    )
 
 
 @dg.asset_check(
@@ -36,10 +44,12 @@ def model_metrics_within_thresholds(
 ) -> dg.AssetCheckResult:
     limits = {"rmse": thresholds.max_rmse, "mae": thresholds.max_mae}
     failed = {
-        name: f"{model_metrics[name]:.4f} > {limit}"
+        name: f"{model_metrics[name]:.4f} > {limit} (MODEL_MAX_{name.upper()})"
         for name, limit in limits.items()
         if not model_metrics[name] <= limit
     }
+    if failed:
+        _log_failure("model_metrics_within_thresholds", "model_metrics", failed)
     return dg.AssetCheckResult(
         passed=not failed,
         metadata={
@@ -87,8 +97,19 @@ def model_not_worse_than_champion(
     predictions = loaded.predict(test_set[list(FEATURES)])
     champion_rmse = float(root_mean_squared_error(test_set[TARGET], predictions))
     limit = champion_rmse + thresholds.champion_tolerance
+    passed = model_metrics["rmse"] <= limit
+    if not passed:
+        _log_failure(
+            "model_not_worse_than_champion",
+            "model_metrics",
+            [
+                f"rmse {model_metrics['rmse']:.4f} > {limit:.4f}: the champion ({name} version "
+                f"{champion.version}) scores {champion_rmse:.4f} on this test set, plus the "
+                f"tolerance {thresholds.champion_tolerance} (MODEL_CHAMPION_TOLERANCE)"
+            ],
+        )
     return dg.AssetCheckResult(
-        passed=model_metrics["rmse"] <= limit,
+        passed=passed,
         metadata={
             "champion": f"{name} version {champion.version}",
             "champion_rmse": champion_rmse,
@@ -141,6 +162,8 @@ def model_serving_contract(
         refusal = str(error).rsplit("Error:", 1)[-1].strip()
         if dropped not in refusal:
             problems.append(f"the refusal does not name the missing column: {refusal}")
+    if problems:
+        _log_failure("model_serving_contract", "model", problems)
     return dg.AssetCheckResult(
         passed=not problems,
         metadata={
@@ -193,10 +216,3 @@ def model_inference_latency(
         severity=dg.AssetCheckSeverity.WARN,
         metadata={**measured, **{f"limit_{name}": value for name, value in limits.items()}},
     )
-
-
-BLOCKING_MODEL_CHECKS = (
-    model_metrics_within_thresholds,
-    model_not_worse_than_champion,
-    model_serving_contract,
-)

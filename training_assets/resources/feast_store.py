@@ -73,7 +73,7 @@ class FeastResource(dg.ConfigurableResource):
         }
 
     def _apply_in_child(self, repo: Path) -> dict[str, Any]:
-        from training_assets.resources.feast_apply import MARKER
+        from training_assets.resources.feast_description import MARKER
 
         result = subprocess.run(
             [sys.executable, "-m", "training_assets.resources.feast_apply"],
@@ -94,37 +94,10 @@ class FeastResource(dg.ConfigurableResource):
         return {"output": "\n".join(lines[:-1]).strip(), "description": description}
 
     def describe(self) -> dict[str, Any]:
-        """Entities and feature views in the registry, with feature types and ttl.
+        """The registry's entities and feature views (`feast_description.describe_store`)."""
+        from training_assets.resources.feast_description import describe_store
 
-        `offline_store` names the configured offline store; for the ASOF store it also holds
-        each view's join plan and the DuckDB settings, so `training_frame` runs the same join
-        without importing Feast.
-        """
-        from training_assets.feast_offline_store.asof_store import asof_plan
-
-        store = self.store()
-        return {
-            "project": store.project,
-            "offline_store": asof_plan(store.config, store.list_feature_views()),
-            "entities": {
-                entity.name: {
-                    "join_key": entity.join_key,
-                    "value_type": entity.value_type.name,
-                }
-                for entity in store.list_entities()
-            },
-            "feature_views": {
-                view.name: {
-                    "entities": list(view.entities),
-                    "features": {field.name: str(field.dtype) for field in view.features},
-                    "ttl_seconds": view.ttl.total_seconds() if view.ttl else None,
-                    "source": getattr(view.batch_source, "path", view.batch_source.name),
-                    "timestamp_field": view.batch_source.timestamp_field,
-                    "created_timestamp_column": view.batch_source.created_timestamp_column,
-                }
-                for view in store.list_feature_views()
-            },
-        }
+        return describe_store(self.store())
 
     def historical_features(self, entity_df: pd.DataFrame, feature_refs: list[str]) -> pd.DataFrame:
         """Point-in-time join of the features onto the entity rows (Feast's offline store)."""

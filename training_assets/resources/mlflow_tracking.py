@@ -27,21 +27,15 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit, urlunsplit
 
 import dagster as dg
+from pydantic import Field
+
+from training_assets.settings import setting_field
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
 
 DAGSTER_RUN_ID_TAG = "dagster.run_id"
 
-# MLflow's client retries each failed HTTP request itself; its defaults (7 retries, backoff
-# factor 2, 120 s timeout) keep one call against a dead server busy for about 4 minutes. These
-# bound one call to about 10 s when the server refuses connections. A value set in the
-# environment wins.
-MLFLOW_HTTP_DEFAULTS = {
-    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "3",
-    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
-    "MLFLOW_HTTP_REQUEST_TIMEOUT": "30",
-}
 PROBE_TIMEOUT_SECONDS = 5.0
 
 
@@ -137,20 +131,27 @@ def _is_connection_failure(error: BaseException) -> bool:
 
 
 class MlflowResource(dg.ConfigurableResource):
-    """Where runs, models and registered versions are stored."""
+    """Where runs, models and registered versions are stored. Each field with a setting of
+    the same meaning takes its default, bounds and description from it (settings.py)."""
 
     tracking_uri: str
-    experiment_name: str = "elastic-net"
+    experiment_name: str = setting_field("mlflow_experiment_name")
     # Only used when the experiment is created; None lets the tracking server decide.
     artifact_location: str | None = None
-    registered_model_name: str = "sklearn-elastic-net-reg"
+    registered_model_name: str = setting_field("mlflow_registered_model_name")
     # Base address of the MLflow UI for links in Dagster metadata; None: derived.
     ui_url: str | None = None
+    ui_port: int = setting_field("mlflow_ui_port")
     # A tracking server that does not answer: probe attempts within one step attempt ...
-    connect_attempts: int = 3
+    connect_attempts: int = setting_field("mlflow_connect_attempts")
     # ... then retries of the step by Dagster, waiting retry_delay_seconds, doubling each time.
-    step_retries: int = 2
-    retry_delay_seconds: float = 10.0
+    step_retries: int = setting_field("mlflow_step_retries")
+    retry_delay_seconds: float = setting_field("mlflow_retry_delay_seconds")
+    # MLflow's client retries each failed HTTP request itself; its defaults (7 retries,
+    # backoff factor 2, 120 s timeout) keep one call against a dead server busy for about 4
+    # minutes. The settings' defaults bound one call to about 10 s when the server refuses
+    # connections. A value already in MLflow's own environment variables wins.
+    http_settings: dict[str, str] = Field(default_factory=dict)
 
     @property
     def remote(self) -> bool:
@@ -160,9 +161,13 @@ class MlflowResource(dg.ConfigurableResource):
     def display_uri(self) -> str:
         return redact_uri(self.tracking_uri)
 
+    def _apply_http_settings(self) -> None:
+        for name, value in self.http_settings.items():
+            os.environ.setdefault(name, value)
+
     def client(self) -> MlflowClient:
         # MLflow reads its HTTP settings on every request, so a cached client follows them.
-        _apply_http_defaults()
+        self._apply_http_settings()
         return _client(self.tracking_uri)
 
     def ensure_reachable(self) -> None:
@@ -257,7 +262,8 @@ class MlflowResource(dg.ConfigurableResource):
         return run.info.run_id
 
     def _ui_base(self) -> str:
-        base = self.ui_url or (self.tracking_uri if self.remote else "http://127.0.0.1:5000")
+        local = f"http://127.0.0.1:{self.ui_port}"
+        base = self.ui_url or (self.tracking_uri if self.remote else local)
         return _without_userinfo(base).rstrip("/")
 
     def run_url(self, run_id: str) -> str:
@@ -275,36 +281,6 @@ class MlflowResource(dg.ConfigurableResource):
         """Point MLflow's module-level (fluent) API at this store, for `log_model` and friends."""
         import mlflow
 
-        _apply_http_defaults()
+        self._apply_http_settings()
         mlflow.set_tracking_uri(self.tracking_uri)
         mlflow.set_registry_uri(self.tracking_uri)
-
-
-def _apply_http_defaults() -> None:
-    for name, value in MLFLOW_HTTP_DEFAULTS.items():
-        os.environ.setdefault(name, value)
-
-
-def registered_model_name_setting(name: str, setting: str) -> str:
-    """The registered model name, refused up front if the registry would refuse it at the end.
-
-    MLflow's own rule (`mlflow.utils.validation._validate_model_name`, MLflow 3.17): not
-    empty, no '/' or ':', and unchanged by path normalisation. Checked here, without importing
-    MLflow (seconds), so a bad name stops the run before anything is trained or stored.
-    """
-    import posixpath
-
-    normalised = posixpath.normpath(name)
-    if (
-        not name.strip()
-        or "/" in name
-        or ":" in name
-        or normalised != name
-        or normalised.startswith(("..", "/"))
-        or normalised == "."
-    ):
-        raise ValueError(
-            f"Setting {setting}={name!r} is not a valid MLflow registered model name: it must "
-            "not be empty, contain '/' or ':', or be a path like '.' or '..'."
-        )
-    return name

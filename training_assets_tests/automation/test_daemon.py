@@ -9,7 +9,7 @@ import pytest
 from dagster._core.instance.ref import InstanceRef
 
 from training_assets.resources.source_files import content_hash
-from training_assets_tests.faults._support import (
+from training_assets_tests.support.processes import (
     BIN,
     MODULE,
     project_dagster_home,

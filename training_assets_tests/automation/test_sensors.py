@@ -7,19 +7,20 @@ import dagster as dg
 import pytest
 
 from training_assets import automation
-from training_assets.automation import (
-    report_run_failure,
-    retrain_on_drift,
-    retrain_on_new_features,
-    retrain_on_new_labels,
-)
 from training_assets.definitions import build_resources
+from training_assets.settings import AutomationSettings
+
+
+def sensors(settle_seconds: float = 0) -> dict[str, dg.SensorDefinition]:
+    """The sensors as the code location builds them; by default with no settle delay, so a
+    test need not wait for files to age."""
+    built = automation.sensors(AutomationSettings(retrain_settle_seconds=settle_seconds))
+    return {sensor.name: sensor for sensor in built}
 
 
 @pytest.fixture
-def settled(monkeypatch):
-    """No settle delay, so a test need not wait for files to age."""
-    monkeypatch.setattr(automation, "SETTLE_SECONDS", 0)
+def settled():
+    return sensors(settle_seconds=0)
 
 
 def evaluate(sensor, instance, cursor=None):
@@ -38,6 +39,7 @@ def append_label(path, line="2026-01-05T10:00:00+00:00\t1001\t1\n"):
 
 
 def test_new_labels_one_request_same_labels_none(project, settled):
+    retrain_on_new_labels = settled["retrain_on_new_labels"]
     with dg.instance_for_test() as instance:
         first, _ = evaluate(retrain_on_new_labels, instance)
         [request] = run_requests(first)
@@ -57,8 +59,8 @@ def test_new_labels_one_request_same_labels_none(project, settled):
         assert changed.asset_events[0].metadata["rows"].value == 401
 
 
-def test_burst_of_writes_gives_one_run(project, monkeypatch):
-    monkeypatch.setattr(automation, "SETTLE_SECONDS", 2)
+def test_burst_of_writes_gives_one_run(project):
+    retrain_on_new_labels = sensors(settle_seconds=2)["retrain_on_new_labels"]
     with dg.instance_for_test() as instance:
         baseline, _ = evaluate(retrain_on_new_labels, instance)
         if isinstance(baseline, dg.SkipReason):  # the fixture's file is still fresh
@@ -79,6 +81,7 @@ def test_burst_of_writes_gives_one_run(project, monkeypatch):
 def test_feature_source_change_requests_a_run(project, settled):
     import pandas as pd
 
+    retrain_on_new_features = settled["retrain_on_new_features"]
     with dg.instance_for_test() as instance:
         first, _ = evaluate(retrain_on_new_features, instance)
         [request] = run_requests(first)
@@ -93,13 +96,13 @@ def test_feature_source_change_requests_a_run(project, settled):
 def test_missing_labels_file_skips_with_the_path(project, settled):
     os.remove(project.labels_path)
     with dg.instance_for_test() as instance:
-        result, _ = evaluate(retrain_on_new_labels, instance)
+        result, _ = evaluate(settled["retrain_on_new_labels"], instance)
     assert isinstance(result, dg.SkipReason) and str(project.labels_path) in result.skip_message
 
 
-def test_drift_sensor_waits_for_a_drift_check(project):
+def test_drift_sensor_waits_for_a_drift_check(project, settled):
     with dg.instance_for_test() as instance:
-        result, _ = evaluate(retrain_on_drift, instance)
+        result, _ = evaluate(settled["retrain_on_drift"], instance)
     assert isinstance(result, dg.SkipReason) and "not run yet" in result.skip_message
 
 
@@ -123,7 +126,7 @@ def test_failure_sensor_writes_a_summary(project, monkeypatch):
             dagster_run=result.dagster_run,
             dagster_event=result.get_run_failure_event(),
         ).for_run_failure()
-        report_run_failure(context)
+        sensors()["report_run_failure"](context)
     import json
 
     [line] = log_path.read_text().splitlines()

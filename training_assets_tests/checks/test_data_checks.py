@@ -15,8 +15,8 @@ from training_assets.checks.data_checks import (
     training_frame_values,
     training_frame_volume,
 )
-from training_assets.resources.data_validation import DataValidationSettings
-from training_assets_tests.checks.conftest import registry_for
+from training_assets.resources.data_validation import DataValidationResource
+from training_assets_tests.support.feature_source import registry_for
 
 CHECKS = [
     training_frame_schema,
@@ -128,7 +128,7 @@ def test_negative_trips_fail(good_frame, registry, settings):
 
 
 def test_volume_needs_min_rows_and_both_classes(good_frame, registry, settings):
-    strict = DataValidationSettings(result_dir=settings.result_dir, min_rows=10)
+    strict = DataValidationResource(result_dir=settings.result_dir, min_rows=10)
     few = run(training_frame_volume, good_frame, registry, strict)
     assert not few.passed
     [wrong] = failed(few)

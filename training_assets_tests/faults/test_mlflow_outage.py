@@ -14,7 +14,7 @@ import dagster as dg
 import pytest
 from dagster._core.instance.ref import InstanceRef
 
-from training_assets_tests.faults._support import (
+from training_assets_tests.support.processes import (
     HOLD_REQUEST_HOOK,
     Laps,
     MlflowServer,

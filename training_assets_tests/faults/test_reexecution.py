@@ -17,7 +17,7 @@ import dagster as dg
 import pytest
 from dagster._core.instance.ref import InstanceRef
 
-from training_assets_tests.faults._support import Laps, dagster, run
+from training_assets_tests.support.processes import Laps, dagster, run
 
 pytestmark = pytest.mark.slow
 
@@ -25,7 +25,7 @@ REEXECUTE = textwrap.dedent(
     """
     import sys
     import dagster as dg
-    from training_assets_tests.faults._support import training_job
+    from training_assets_tests.support.processes import training_job
 
     with dg.DagsterInstance.get() as instance:
         result = dg.execute_job(

@@ -15,7 +15,7 @@ import pytest
 from dagster._core.instance.ref import InstanceRef
 
 from training_assets.champion import describe
-from training_assets_tests.faults._support import (
+from training_assets_tests.support.processes import (
     MODULE,
     Laps,
     dagster,

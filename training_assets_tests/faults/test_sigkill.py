@@ -14,7 +14,7 @@ import sys
 import pandas as pd
 import pytest
 
-from training_assets_tests.faults._support import (
+from training_assets_tests.support.processes import (
     KILL_HOOK,
     kill_group,
     materialize,

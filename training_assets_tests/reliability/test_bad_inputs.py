@@ -23,8 +23,13 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
-from training_assets_tests.conftest import MATERIALIZE, SMALL_SAMPLE, Project, copy_feature_repo
-from training_assets_tests.reliability.fingerprints import assert_intact, project_fingerprint
+from training_assets_tests.support.fingerprints import assert_intact, project_fingerprint
+from training_assets_tests.support.project import (
+    MATERIALIZE,
+    SMALL_SAMPLE,
+    Project,
+    copy_feature_repo,
+)
 
 pytestmark = pytest.mark.slow
 

@@ -14,7 +14,7 @@ from training_assets.resources.mlflow_tracking import (
     redact_uri,
     tracking_uri_without_credentials,
 )
-from training_assets_tests.faults._support import free_port
+from training_assets_tests.support.processes import free_port
 
 
 def test_credentials_leave_the_uri_for_mlflows_own_variables(monkeypatch):

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 from mlflow.models import infer_signature
 
-from training_assets.assets.mlflow_logging import pip_requirements, schema_sample
+from training_assets.domain.mlflow_logging import pip_requirements, schema_sample
 
 
 def test_schema_of_sample_equals_schema_of_whole_frame():

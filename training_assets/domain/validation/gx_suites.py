@@ -12,11 +12,14 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from training_assets.assets.features import FEAST_TO_PANDAS_DTYPE
 from training_assets.schema import (
+    AS_OF_SUFFIX,
     ENTITY_KEY,
+    ENTITY_TO_PANDAS_DTYPE,
     EVENT_TIMESTAMP,
+    FEAST_TO_PANDAS_DTYPE,
     FEATURE_RANGES,
+    FEATURE_TIMESTAMP,
     FEATURE_VIEW,
     FEATURES,
     LABEL_CLASSES,
@@ -28,11 +31,8 @@ if TYPE_CHECKING:
     import great_expectations as gx
     from great_expectations.expectations import Expectation
 
-# Feast entity value types to pandas dtypes.
-ENTITY_TO_PANDAS_DTYPE = {"INT64": "int64", "INT32": "int32", "STRING": "object"}
-AS_OF_SUFFIX = "__as_of"
+# The values check compares integral features with their rounded copy in this column.
 ROUNDED_SUFFIX = "__rounded"
-FEATURE_TIMESTAMP = "feature_timestamp"
 
 # Checks on training_frame, in the order they appear in the suite.
 SCHEMA = "training_frame_schema"

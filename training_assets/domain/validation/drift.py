@@ -1,22 +1,18 @@
 """Feature drift against the last good training frame: population stability index (PSI).
 
 The baseline is a small profile of a training frame (per feature: quantile bin edges and the
-share of rows in each bin), stored as JSON. The current frame is binned on the baseline's
-edges and PSI = sum((current - baseline) * ln(current / baseline)) over the bins.
+share of rows in each bin), the value of the `drift_baseline` asset. The current frame is
+binned on the baseline's edges and PSI = sum((current - baseline) * ln(current / baseline))
+over the bins.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
-
-from training_assets.io_managers.atomic import atomic_write
 
 # Empty bins get this share so the logarithm stays finite (a common PSI convention).
 _EPSILON = 1e-4
@@ -78,21 +74,6 @@ def compare(
     return figures
 
 
-def load_baseline(path: Path) -> dict[str, Any] | None:
-    if not path.is_file():
-        return None
-    return json.loads(path.read_text())
-
-
-def save_baseline(
-    path: Path, frame: pd.DataFrame, features: Sequence[str], bins: int, run_id: str
-) -> None:
-    document = {
-        "run_id": run_id,
-        "saved_at": datetime.now(UTC).isoformat(),
-        "rows": len(frame),
-        "bins": bins,
-        "features": profile(frame, features, bins),
-    }
-    text = json.dumps(document, indent=2)
-    atomic_write(path, lambda tmp: tmp.write_text(text + "\n"))
+def baseline(frame: pd.DataFrame, features: Sequence[str], bins: int) -> dict[str, Any]:
+    """The profile of a frame as a drift baseline: the `drift_baseline` asset's value."""
+    return {"rows": len(frame), "bins": bins, "features": profile(frame, features, bins)}

@@ -9,8 +9,9 @@ import pandas as pd
 import pytest
 from sklearn.model_selection import train_test_split
 
-from training_assets.assets.splits import SPLIT_COLUMNS, SplitError, check_splittable
-from training_assets.checks import split_checks
+from training_assets.domain.splitting import SplitError, check_splittable
+from training_assets.domain.validation import split_validation as split_checks
+from training_assets.schema import SPLIT_COLUMNS
 
 
 @pytest.fixture
@@ -31,7 +32,7 @@ def frame() -> pd.DataFrame:
 
 
 def split(frame: pd.DataFrame, test_size: float = 0.2):
-    train, test = train_test_split(frame[SPLIT_COLUMNS], test_size=test_size, random_state=17)
+    train, test = train_test_split(frame[list(SPLIT_COLUMNS)], test_size=test_size, random_state=17)
     return train.reset_index(drop=True), test.reset_index(drop=True)
 
 

@@ -4,7 +4,7 @@ GX is imported inside the functions (it takes about 10 s), never when the code l
 loads. Validations run in one ephemeral (in-memory) context per process, each with a data
 source and suite of its own that are removed afterwards: nothing is written to disk by GX,
 and no state is shared between checks or runs. The full GX result JSON is written atomically to
-`DataValidationSettings.result_path(asset, check)`; the check's metadata carries a readable
+`DataValidationResource.result_path(asset, check)`; the check's metadata carries a readable
 table of every expectation (pass/fail, observed value, a few offending values), and a failing
 check logs one line per failed expectation so the CLI output names column, rule and values.
 """
@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from great_expectations.data_context import AbstractDataContext
     from great_expectations.expectations import Expectation
 
-    from training_assets.resources.data_validation import DataValidationSettings
+    from training_assets.resources.data_validation import DataValidationResource
 
 
 @dataclass(frozen=True)
@@ -272,7 +272,7 @@ def markdown_table(outcomes: Sequence[ExpectationOutcome]) -> str:
 
 def check_result(
     outcome: SuiteOutcome,
-    settings: DataValidationSettings,
+    settings: DataValidationResource,
     *,
     asset: str,
     check: str,

@@ -9,7 +9,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from training_assets.assets.input_checks import (
+from training_assets.domain.input_checks import (
     FeatureSourceError,
     check_feature_source,
     check_joined_features,

@@ -19,8 +19,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from training_assets.checks.gx_suites import AS_OF_SUFFIX, FEATURE_TIMESTAMP
-from training_assets.schema import ENTITY_KEY, EVENT_TIMESTAMP, FEATURE_VIEW, FEATURES
+from training_assets.schema import (
+    AS_OF_SUFFIX,
+    ENTITY_KEY,
+    EVENT_TIMESTAMP,
+    FEATURE_TIMESTAMP,
+    FEATURE_VIEW,
+    FEATURES,
+)
 
 if TYPE_CHECKING:
     import duckdb

@@ -1,13 +1,16 @@
-"""A tiny feature source, the Feast registry value that points at it, and frames built on it."""
+"""A tiny feature source, the Feast registry value that points at it, and a frame built on it.
+
+Hand-picked rows whose as-of values are known: the data and model checks' tests and the
+validation benchmark use them.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pandas as pd
-import pytest
 
-from training_assets.resources.data_validation import DataValidationSettings
+from training_assets.schema import TRAINING_FRAME_COLUMNS
 
 DAY = pd.Timestamp("2026-01-01", tz="UTC")
 
@@ -55,45 +58,18 @@ def registry_for(source_path: Path | str, ttl_seconds: float = 86400.0) -> dict:
     }
 
 
-@pytest.fixture
-def source_path(tmp_path: Path) -> Path:
-    frame = pd.DataFrame(
-        SOURCE_ROWS,
-        columns=["driver_id", "datetime", "created", "conv_rate", "acc_rate", "avg_daily_trips"],
-    ).astype({"conv_rate": "float32", "acc_rate": "float32", "avg_daily_trips": "int32"})
-    path = tmp_path / "driver_stats.parquet"
+SOURCE_COLUMNS = ["driver_id", "datetime", "created", "conv_rate", "acc_rate", "avg_daily_trips"]
+FEATURE_DTYPES = {"conv_rate": "float32", "acc_rate": "float32", "avg_daily_trips": "int32"}
+
+
+def write_feature_source(path: Path) -> Path:
+    frame = pd.DataFrame(SOURCE_ROWS, columns=SOURCE_COLUMNS).astype(FEATURE_DTYPES)
     frame.to_parquet(path, index=False)
     return path
 
 
-@pytest.fixture
-def registry(source_path: Path) -> dict:
-    return registry_for(source_path)
-
-
-@pytest.fixture
-def settings(tmp_path: Path) -> DataValidationSettings:
-    return DataValidationSettings(result_dir=str(tmp_path / "validation"), min_rows=3)
-
-
-@pytest.fixture
 def good_frame() -> pd.DataFrame:
-    return pd.DataFrame(
-        FRAME_ROWS,
-        columns=[
-            "event_timestamp",
-            "driver_id",
-            "trip_completed",
-            "conv_rate",
-            "acc_rate",
-            "avg_daily_trips",
-        ],
-    ).astype(
-        {
-            "driver_id": "int64",
-            "trip_completed": "int64",
-            "conv_rate": "float32",
-            "acc_rate": "float32",
-            "avg_daily_trips": "int32",
-        }
+    """FRAME_ROWS as a training frame with the dtypes the pipeline stores."""
+    return pd.DataFrame(FRAME_ROWS, columns=list(TRAINING_FRAME_COLUMNS)).astype(
+        {"driver_id": "int64", "trip_completed": "int64", **FEATURE_DTYPES}
     )

@@ -6,7 +6,7 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
-from training_assets_tests.conftest import Project
+from training_assets_tests.support.project import Project
 
 
 def file_hashes(root: Path, skip: tuple[str, ...] = ()) -> dict[str, str]:

@@ -1,0 +1,44 @@
+"""Which check results a stored value got: the one place that reads them from Dagster.
+
+Dagster 1.13.27's public `DagsterInstance.get_latest_asset_check_evaluation_record` returns
+the check's record with the highest id, and ids are given when a run is *created*: a run
+waiting in the queue already holds newer, merely planned records, and a run created earlier
+can finish later (training_assets_tests/faults/test_run_queue.py). Promotion needs the
+newest *finished* evaluation on one particular stored value, so this module reads the
+evaluation events of the runs that can hold it with `DagsterInstance.all_logs` (not part of
+Dagster's documented API; `test_check_history.py` fails loudly if it changes).
+"""
+
+from __future__ import annotations
+
+import dagster as dg
+
+PARENT_RUN_TAG = "dagster/parent_run_id"
+
+
+def newest_evaluation(
+    instance: dg.DagsterInstance,
+    check: dg.AssetCheckKey,
+    materialized_in: str,
+    also_look_in: str | None = None,
+) -> dg.AssetCheckEvaluation | None:
+    """The newest finished evaluation of `check` on the value run `materialized_in` stored.
+
+    Looked for in that run, in `also_look_in` (the run asking) and in its re-executions: a
+    re-execution from failure re-runs a check on the parent run's stored value.
+    """
+    runs = {materialized_in, *([also_look_in] if also_look_in else [])}
+    children = instance.get_run_records(dg.RunsFilter(tags={PARENT_RUN_TAG: materialized_in}))
+    runs.update(record.dagster_run.run_id for record in children)
+    newest: tuple[float, dg.AssetCheckEvaluation] | None = None
+    for run_id in runs:
+        for entry in instance.all_logs(run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION):
+            evaluation = entry.dagster_event.event_specific_data
+            if evaluation.asset_check_key != check:
+                continue
+            target = evaluation.target_materialization_data
+            if (target.run_id if target else entry.run_id) != materialized_in:
+                continue
+            if newest is None or entry.timestamp > newest[0]:
+                newest = (entry.timestamp, evaluation)
+    return newest[1] if newest else None

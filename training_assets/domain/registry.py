@@ -1,0 +1,106 @@
+"""The MLflow Model Registry side of promotion: aliases, idempotent registration, promotion.
+
+`champion` is the version that serves; the version it replaced keeps `previous-champion`
+so `make rollback` can swap them back.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from typing import TYPE_CHECKING, Any
+
+from training_assets.project import PROJECT_DIR
+from training_assets.resources.mlflow_tracking import MlflowResource, is_not_found, version_by_alias
+
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
+
+CHAMPION_ALIAS = "champion"
+PREVIOUS_CHAMPION_ALIAS = "previous-champion"
+MODEL_DESCRIPTION = (
+    "ElasticNet regressor predicting trip_completed (0/1) for a driver order from the Feast "
+    "driver_stats features conv_rate, acc_rate and avg_daily_trips, as of the order's time. "
+    "Trained and validated by the Dagster training pipeline (training_assets)."
+)
+
+
+def code_version() -> str:
+    """The git commit of the project, or "unknown" outside a git checkout."""
+    try:
+        sha = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=PROJECT_DIR,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return sha or "unknown"
+
+
+def aliases(client: MlflowClient, name: str) -> dict[str, str | None]:
+    """Which version holds `champion` and `previous-champion` (None: no such alias)."""
+    found = {
+        alias: version_by_alias(client, name, alias)
+        for alias in (CHAMPION_ALIAS, PREVIOUS_CHAMPION_ALIAS)
+    }
+    return {alias: None if v is None else str(v.version) for alias, v in found.items()}
+
+
+def _existing_version(client: MlflowClient, name: str, model: dict[str, Any]):
+    """The version an earlier attempt registered for this logged model, if any."""
+    found = client.search_model_versions(f"name = '{name}' and run_id = '{model['run_id']}'")
+    for version in found:
+        if version.model_id == model.get("model_id") or version.source == model["model_uri"]:
+            return version
+    return None
+
+
+def register_once(
+    mlflow_tracking: MlflowResource,
+    model: dict[str, Any],
+    tags: dict[str, str],
+    log: Any,
+) -> str:
+    """Register the logged model as a new version, unless an earlier attempt (a retried step,
+    a re-execution, a run killed half-way) already did: then reuse that version and refresh
+    its tags, so one logged model never becomes two versions. The tags are set in the same
+    request that creates the version: a version never exists without them."""
+    import mlflow
+
+    client = mlflow_tracking.client()
+    name = mlflow_tracking.registered_model_name
+    try:
+        client.get_registered_model(name)
+        new_model = False
+    except Exception as error:
+        if not is_not_found(error):
+            raise
+        new_model = True
+    existing = None if new_model else _existing_version(client, name, model)
+    if existing is not None:
+        log.info(
+            f"{name} version {existing.version} already holds this model (registered by an "
+            "earlier attempt): completing it instead of adding a version."
+        )
+        for key, value in tags.items():
+            client.set_model_version_tag(name, existing.version, key, value)
+        return str(existing.version)
+    mlflow_tracking.activate()
+    # register_model creates the registered model when the store has none (and says so),
+    # and resolves the logged model's `models:/<model_id>` URI to its artifacts.
+    version = str(mlflow.register_model(model["model_uri"], name, tags=tags).version)
+    if new_model:
+        client.update_registered_model(name, description=MODEL_DESCRIPTION)
+    return version
+
+
+def promote(client: MlflowClient, name: str, version: str) -> None:
+    """`champion` to the new version; the old champion keeps its version as previous-champion.
+    Idempotent: promoting the current champion again changes nothing."""
+    current = version_by_alias(client, name, CHAMPION_ALIAS)
+    if current is not None and str(current.version) != str(version):
+        client.set_registered_model_alias(name, PREVIOUS_CHAMPION_ALIAS, current.version)
+    client.set_registered_model_alias(name, CHAMPION_ALIAS, version)

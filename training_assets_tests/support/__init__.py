@@ -1,0 +1,1 @@
+"""Helpers shared by the tests (and the benchmarks): importable modules, not conftest."""
