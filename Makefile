@@ -67,9 +67,10 @@ image: docker-engine
 stack-up: image
 	deploy/scripts/stack.sh up
 
-## Launch training_job on the stack (queued; the daemon runs it in its own container).
+## Launch training_job on the stack (queued; the daemon runs it in its own container):
+## prints the run id and its UI link. WAIT=1 waits for the run and reports how it ended.
 stack-launch:
-	deploy/scripts/stack.sh launch
+	WAIT=$(WAIT) deploy/scripts/stack.sh launch
 
 stack-status:
 	deploy/scripts/stack.sh status

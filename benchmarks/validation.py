@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import pyarrow.parquet as pq
 
-from training_assets.checks.data_checks import FRAME_CHECKS_DEFINITIONS as FRAME_CHECKS
+from training_assets.checks.data_checks import frame_checks as FRAME_CHECKS
 from training_assets.domain.validation import drift
 from training_assets.domain.validation import split_validation as split_checks
 from training_assets.domain.validation.leakage import FeatureSource, with_as_of_features

@@ -4,20 +4,18 @@ This file is the single source of truth for feature names, types, ttl and the so
 the pipeline reads them from here (through the Feast registry) instead of copying them.
 """
 
-import os
 from datetime import timedelta
-from pathlib import Path
 
 from feast import Entity, FeatureView, Field, FileSource, ValueType
 from feast.types import Float32, Int32
 
-# Feast's duckdb offline store reads `FileSource.path` as given, relative to the process's
+from training_assets.settings import value
+
+# The pipeline's setting DRIVER_STATS_PATH (training_assets/settings.py holds its default),
+# absolute: Feast's duckdb offline store reads `FileSource.path` relative to the process's
 # working directory rather than the feature repo (feast/infra/offline_stores/duckdb.py,
-# `_read_data_source`), so the path is made absolute here.
-PROJECT_DIR = Path(__file__).resolve().parent.parent
-DRIVER_STATS_PATH = Path(
-    os.environ.get("DRIVER_STATS_PATH", PROJECT_DIR / "data" / "driver_stats.parquet")
-).resolve()
+# `_read_data_source`).
+DRIVER_STATS_PATH = value("DRIVER_STATS_PATH")
 
 driver = Entity(
     name="driver",

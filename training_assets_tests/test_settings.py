@@ -2,6 +2,7 @@ import pytest
 
 from training_assets.definitions import build_resources
 from training_assets.project import PROJECT_DIR
+from training_assets.settings import DOCS_PAGE, GROUPS, docs_page
 
 
 def test_defaults_live_inside_the_repository(monkeypatch):
@@ -59,3 +60,20 @@ def test_a_model_name_mlflow_accepts_is_kept(monkeypatch):
     assert (
         build_resources()["mlflow_tracking"].registered_model_name == "team.elastic-net_v2 (prod)"
     )
+
+
+def test_the_settings_reference_is_generated_from_the_definitions():
+    """docs/settings.md is `python -m training_assets.settings docs`: regenerate it when a
+    setting changes."""
+    assert DOCS_PAGE.read_text() == docs_page(), (
+        "docs/settings.md is stale: run `.venv/bin/python -m training_assets.settings docs "
+        "> docs/settings.md`"
+    )
+
+
+def test_every_setting_is_documented_with_its_default():
+    page = docs_page()
+    for group in GROUPS:
+        for name, field in group.model_fields.items():
+            assert f"`{name.upper()}`" in page
+            assert field.description, name

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The production stack (deploy/docker-compose.yml) on this machine's Docker engine.
 #   deploy/scripts/stack.sh up        # engine, images, deploy/.env, `compose up`, wait healthy
-#   deploy/scripts/stack.sh launch    # launch training_job (queued; the daemon starts it)
+#   deploy/scripts/stack.sh launch    # launch training_job (queued; the daemon starts it);
+#                                      # prints the run id and link; WAIT=1 follows the run
 #   deploy/scripts/stack.sh status    # services and run containers
 #   deploy/scripts/stack.sh down [--volumes]   # stop everything; --volumes also drops the data
 # Env: STACK_WAIT (s, default 240) bounds the wait for the webserver and MLflow;
@@ -80,10 +81,13 @@ up() {
 }
 
 launch() {
-  # `dagster job launch` submits through the instance's QueuedRunCoordinator: the daemon
-  # dequeues the run and the DockerRunLauncher starts its container.
-  compose exec -T daemon dagster job launch -w /app/deploy/workspace.yaml \
-    --location training_assets --job training_job "$@"
+  # Through the webserver's GraphQL API, like the UI's launch button: the run is queued, the
+  # daemon dequeues it and the DockerRunLauncher starts its container. Prints the run id and
+  # its page; WAIT=1 (or --wait) follows it and reports how it ended.
+  local wait=()
+  if [ "${WAIT:-0}" = 1 ]; then wait=(--wait); fi
+  python3 "$here/launch_run.py" --port "$(env_value DAGSTER_WEBSERVER_PORT 3000)" \
+    "${wait[@]}" "$@"
 }
 
 status() {

@@ -48,14 +48,10 @@ def _frame_check(spec: FrameCheck) -> dg.AssetChecksDefinition:
     return _check
 
 
-(
-    training_frame_schema,
-    training_frame_completeness,
-    training_frame_label_domain,
-    training_frame_values,
-    training_frame_volume,
-    training_frame_leakage,
-) = FRAME_CHECKS_DEFINITIONS = tuple(_frame_check(spec) for spec in FRAME_CHECKS)
+# A list: Dagster's module loader collects the checks in it (a new entry in FRAME_CHECKS is a
+# new check, nothing else to edit).
+frame_checks: list[dg.AssetChecksDefinition] = [_frame_check(spec) for spec in FRAME_CHECKS]
+FRAME_CHECK_BY_NAME = {check.check_key.name: check for check in frame_checks}
 
 
 @dg.asset_check(

@@ -98,19 +98,17 @@ def model_not_worse_than_champion(
     champion_rmse = float(root_mean_squared_error(test_set[TARGET], predictions))
     limit = champion_rmse + thresholds.champion_tolerance
     passed = model_metrics["rmse"] <= limit
+    summary = (
+        f"rmse {model_metrics['rmse']:.4f} {'<=' if passed else '>'} {limit:.4f}: the champion "
+        f"({name} version {champion.version}) scores {champion_rmse:.4f} on this test set, "
+        f"plus the tolerance {thresholds.champion_tolerance} (MODEL_CHAMPION_TOLERANCE)"
+    )
     if not passed:
-        _log_failure(
-            "model_not_worse_than_champion",
-            "model_metrics",
-            [
-                f"rmse {model_metrics['rmse']:.4f} > {limit:.4f}: the champion ({name} version "
-                f"{champion.version}) scores {champion_rmse:.4f} on this test set, plus the "
-                f"tolerance {thresholds.champion_tolerance} (MODEL_CHAMPION_TOLERANCE)"
-            ],
-        )
+        _log_failure("model_not_worse_than_champion", "model_metrics", [summary])
     return dg.AssetCheckResult(
         passed=passed,
         metadata={
+            "summary": summary,
             "champion": f"{name} version {champion.version}",
             "champion_rmse": champion_rmse,
             "challenger_rmse": model_metrics["rmse"],
@@ -211,8 +209,17 @@ def model_inference_latency(
         "p95_ms_single_row": thresholds.max_p95_latency_ms_single_row,
         "p95_ms_1000_rows": thresholds.max_p95_latency_ms_1000_rows,
     }
+    slow = {
+        name: f"{measured[name]:.1f} ms > {limits[name]} ms"
+        for name in measured
+        if not measured[name] <= limits[name]
+    }
     return dg.AssetCheckResult(
-        passed=all(measured[name] <= limits[name] for name in measured),
+        passed=not slow,
         severity=dg.AssetCheckSeverity.WARN,
-        metadata={**measured, **{f"limit_{name}": value for name, value in limits.items()}},
+        metadata={
+            **measured,
+            **{f"limit_{name}": value for name, value in limits.items()},
+            "summary": "; ".join(f"{k}: {v}" for k, v in slow.items()) or "within the limits",
+        },
     )

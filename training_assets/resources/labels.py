@@ -80,8 +80,10 @@ class LabelsResource(dg.ConfigurableResource):
                 ),
             )
         except (pa.ArrowInvalid, pa.ArrowKeyError):
-            return pa.Table.from_pandas(self.read(), preserve_index=False)
-        if table.num_rows == 0 or any(column.null_count for column in table.columns):
+            table = None  # not read here: `read` below, outside this handler, says why
+        if table is None or table.num_rows == 0 or any(c.null_count for c in table.columns):
+            # Outside the `except`: its error would otherwise chain Arrow's traceback onto
+            # the clear message (printed twice by Dagster).
             return pa.Table.from_pandas(self.read(), preserve_index=False)
         labels = pc.min_max(table[TARGET])
         latest = pc.max(table[EVENT_TIMESTAMP]).as_py()

@@ -7,25 +7,17 @@ import json
 import pandas as pd
 import pytest
 
-from training_assets.checks.data_checks import (
-    training_frame_completeness,
-    training_frame_label_domain,
-    training_frame_leakage,
-    training_frame_schema,
-    training_frame_values,
-    training_frame_volume,
-)
+from training_assets.checks.data_checks import FRAME_CHECK_BY_NAME, frame_checks
 from training_assets.resources.data_validation import DataValidationResource
 from training_assets_tests.support.feature_source import registry_for
 
-CHECKS = [
-    training_frame_schema,
-    training_frame_completeness,
-    training_frame_label_domain,
-    training_frame_values,
-    training_frame_volume,
-    training_frame_leakage,
-]
+training_frame_schema = FRAME_CHECK_BY_NAME["training_frame_schema"]
+training_frame_completeness = FRAME_CHECK_BY_NAME["training_frame_completeness"]
+training_frame_label_domain = FRAME_CHECK_BY_NAME["training_frame_label_domain"]
+training_frame_values = FRAME_CHECK_BY_NAME["training_frame_values"]
+training_frame_volume = FRAME_CHECK_BY_NAME["training_frame_volume"]
+training_frame_leakage = FRAME_CHECK_BY_NAME["training_frame_leakage"]
+CHECKS = frame_checks
 
 
 def run(check, frame, registry, settings):

@@ -68,6 +68,7 @@ class Project:
             "FEAST_REPO_PATH": str(self.feature_repo),
             "DRIVER_STATS_PATH": str(self.features_path),
             "TRAINING_LABELS_PATH": str(self.labels_path),
+            "TRAINING_STATE_DIR": str(self.root / "var"),
             "TRAINING_STORAGE_DIR": str(self.storage_dir),
             "TRAINING_MLFLOW_DIR": str(self.mlflow_dir),
             "DAGSTER_HOME": str(self.root / "var" / "dagster_home"),
