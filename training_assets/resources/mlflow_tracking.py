@@ -2,12 +2,12 @@
 
 dagster-mlflow's `mlflow_tracking` is a legacy function-style resource that starts (and, with
 MLflow 3, finishes) an MLflow run in every step process and looks runs up by tag on each
-initialisation (see ../shared/PITFALLS.md: dagster-io/dagster#21872, #22633). This resource
+initialisation (Dagster issues #21872 and #22633). This resource
 instead opens the MLflow run once, in the `model` step, tags it with the Dagster run id, and
 every later step addresses that run by its id, carried in the `model` asset's value. So one
 Dagster run gives exactly one MLflow run, whichever executor runs the steps.
 
-A tracking server that is down (README, "Troubleshooting"): every MLflow call is bounded by
+A tracking server that is down (docs/operations.md): every MLflow call is bounded by
 MLflow's own HTTP retry settings, which default here to a few seconds instead of MLflow's
 minutes; the steps that talk to MLflow first probe the server, and when it cannot be reached
 they ask Dagster to retry the step with exponential backoff (`outage_retries`), then fail with
