@@ -63,7 +63,7 @@ def test_champion_challenger_promotion_and_rollback(project, monkeypatch):
         assert registered(weak) is None
 
         # 3. Good enough for the thresholds, but worse than the champion beyond the
-        #    tolerance: not registered either (README: "Model registry").
+        #    tolerance: not registered either (docs/model-registry.md).
         worse = train(instance, alpha=200)
         assert not worse.success
         assert failed_checks(worse) == ["model_not_worse_than_champion"]

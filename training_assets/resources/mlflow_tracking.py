@@ -7,7 +7,7 @@ instead opens the MLflow run once, in the `model` step, tags it with the Dagster
 every later step addresses that run by its id, carried in the `model` asset's value. So one
 Dagster run gives exactly one MLflow run, whichever executor runs the steps.
 
-A tracking server that is down (README, "Troubleshooting"): every MLflow call is bounded by
+A tracking server that is down (docs/operations.md): every MLflow call is bounded by
 MLflow's own HTTP retry settings, which default here to a few seconds instead of MLflow's
 minutes; the steps that talk to MLflow first probe the server, and when it cannot be reached
 they ask Dagster to retry the step with exponential backoff (`outage_retries`), then fail with

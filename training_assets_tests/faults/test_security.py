@@ -1,4 +1,4 @@
-"""Security settings that are cheap to check statically (README, "Security")."""
+"""Security settings that are cheap to check statically (docs/operations.md, "Security")."""
 
 from __future__ import annotations
 

@@ -15,7 +15,7 @@ needed). It asserts what a user sees:
    MLflow run link; `registered_model_version` shows version 1 as champion.
 
 Screenshots of every step go to $TEST_ARTIFACTS_DIR/browser (default var/test-artifacts/browser).
-With UPDATE_SCREENSHOTS=1 the README's screenshots in docs/screenshots/ are rewritten:
+With UPDATE_SCREENSHOTS=1 the screenshots of docs/ui.md in docs/screenshots/ are rewritten:
 
     UPDATE_SCREENSHOTS=1 .venv/bin/pytest -m browser -v
 
@@ -56,7 +56,7 @@ CHROMIUM_FLAGS = [
 ]
 ARTIFACTS = Path(os.environ.get("TEST_ARTIFACTS_DIR", PROJECT_DIR / "var" / "test-artifacts"))
 README_SCREENSHOTS = PROJECT_DIR / "docs" / "screenshots"
-# Written to docs/screenshots/ with UPDATE_SCREENSHOTS=1 (the README shows them).
+# Written to docs/screenshots/ with UPDATE_SCREENSHOTS=1 (docs/ui.md shows them).
 README_SHOTS = ("lineage.png", "model_metrics.png", "model_metrics-plot.png")
 VIEWPORT = {"width": 1800, "height": 1000}
 STARTUP_TIMEOUT_S = 240
@@ -499,7 +499,7 @@ def _run_ui_scenario(ui, page, shots, project, expected_names, expected_edges, e
         assert row.inner_text().split()[-1] == value, (key, value, row.inner_text())
     shots.take(page, "registered_model_version.png", full_page=True)
 
-    # The lineage once materialized: the README's picture.
+    # The lineage once materialized: the picture in docs/ui.md.
     _open_lineage(page, ui)
     page.get_by_text("Materialized").first.wait_for()
     page.wait_for_timeout(2000)
