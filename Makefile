@@ -5,7 +5,7 @@ PYTHON := $(VENV)/bin/python
 
 SAMPLE_DATA := data/driver_stats.parquet data/driver_orders.csv
 
-.PHONY: run test dev lint data mlflow-ui champion rollback clean \
+.PHONY: run test dev lint data mlflow-ui champion rollback reproduce gc clean \
 	docker-engine base-image image stack-up stack-launch stack-status stack-down test-docker
 
 # The environment, exactly as the lock file says (uv is installed with pip if missing).
@@ -46,6 +46,16 @@ champion: $(VENV)/.synced
 
 rollback: $(VENV)/.synced
 	$(PYTHON) -m training_assets.champion rollback
+
+## Refit registered version VERSION from its stored train set and compare with the registry.
+reproduce: $(VENV)/.synced
+	@test -n "$(VERSION)" || { echo "usage: make reproduce VERSION=<registered version>"; exit 2; }
+	$(PYTHON) -m training_assets.reproduce --version $(VERSION)
+
+## Remove stored asset versions beyond TRAINING_KEEP_VERSIONS (never one a registered
+## version was trained or tested on). DRY_RUN=1 only lists them.
+gc: $(VENV)/.synced
+	$(PYTHON) -m training_assets.gc $(if $(filter 1,$(DRY_RUN)),--dry-run)
 
 lint: $(VENV)/.synced
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .

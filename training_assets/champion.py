@@ -33,7 +33,7 @@ def rollback(client, name: str) -> dict[str, str | None]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from training_assets.definitions import build_resources
+    from training_assets.resources.build import build_resources
 
     parser = argparse.ArgumentParser(description="Show or roll back the champion model.")
     parser.add_argument("action", choices=["show", "rollback"])

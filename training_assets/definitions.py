@@ -12,75 +12,7 @@ from training_assets import automation, jobs
 from training_assets.assets import features, model, registry, sources, splits
 from training_assets.checks import data_checks, model_checks, split_checks
 from training_assets.executors import in_process_on_project_instance
-from training_assets.io_managers.files import JsonIOManager, ParquetIOManager
-from training_assets.resources.data_validation import DataValidationResource
-from training_assets.resources.feast_store import FeastResource
-from training_assets.resources.labels import LabelsResource
-from training_assets.resources.mlflow_tracking import (
-    MlflowResource,
-    tracking_uri_without_credentials,
-)
-from training_assets.resources.source_files import FeatureSourceResource
-from training_assets.resources.thresholds import ModelThresholds
-from training_assets.settings import (
-    DataValidationSettings,
-    InputSettings,
-    MlflowSettings,
-    ModelValidationSettings,
-    StorageSettings,
-)
-
-
-def build_resources() -> dict[str, object]:
-    """Resources from the settings in the environment, read at call time."""
-    inputs, storage, mlflow = InputSettings(), StorageSettings(), MlflowSettings()
-    validation, thresholds = DataValidationSettings(), ModelValidationSettings()
-    # `http://user:password@host` works, but the credentials go to MLflow's own variables
-    # (MLFLOW_TRACKING_USERNAME/PASSWORD) and never into the resource, logs or metadata.
-    tracking_uri = tracking_uri_without_credentials(
-        mlflow.mlflow_tracking_uri or f"sqlite:///{storage.mlflow_dir / 'mlflow.db'}"
-    )
-    # A tracking server chooses where artifacts go (with `--serve-artifacts`, uploads through
-    # itself); a local file default would leave them on the client, e.g. in a run container.
-    on_server = tracking_uri.startswith(("http://", "https://"))
-    artifact_default = None if on_server else (storage.mlflow_dir / "artifacts").as_uri()
-    return {
-        "parquet_io_manager": ParquetIOManager(base_dir=str(storage.storage_dir)),
-        "json_io_manager": JsonIOManager(base_dir=str(storage.storage_dir)),
-        "feast": FeastResource(
-            repo_path=str(inputs.feast_repo_path), always_apply=inputs.feast_always_apply
-        ),
-        "feature_source": FeatureSourceResource(path=str(inputs.driver_stats_path)),
-        "labels": LabelsResource(path=str(inputs.training_labels_path)),
-        "mlflow_tracking": MlflowResource(
-            tracking_uri=tracking_uri,
-            artifact_location=mlflow.mlflow_artifact_location or artifact_default,
-            experiment_name=mlflow.mlflow_experiment_name,
-            registered_model_name=mlflow.mlflow_registered_model_name,
-            ui_url=mlflow.mlflow_ui_url,
-            ui_port=mlflow.mlflow_ui_port,
-            connect_attempts=mlflow.mlflow_connect_attempts,
-            step_retries=mlflow.mlflow_step_retries,
-            retry_delay_seconds=mlflow.mlflow_retry_delay_seconds,
-            http_settings=mlflow.http_settings,
-        ),
-        "data_validation": DataValidationResource(
-            result_dir=str(
-                validation.training_validation_dir or storage.storage_dir / "validation"
-            ),
-            min_rows=validation.data_min_rows,
-            drift_max_psi=validation.data_drift_max_psi,
-            drift_bins=validation.data_drift_bins,
-            max_examples=validation.data_validation_examples,
-        ),
-        "thresholds": ModelThresholds(
-            max_rmse=thresholds.model_max_rmse,
-            max_mae=thresholds.model_max_mae,
-            champion_tolerance=thresholds.model_champion_tolerance,
-            max_p95_latency_ms_single_row=thresholds.model_max_p95_ms_single_row,
-            max_p95_latency_ms_1000_rows=thresholds.model_max_p95_ms_1000_rows,
-        ),
-    }
+from training_assets.resources.build import build_resources
 
 
 def build_definitions(

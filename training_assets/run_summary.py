@@ -148,12 +148,9 @@ def _asset_lines(summary: RunSummary) -> list[str]:
 def _registration(summary: RunSummary) -> str:
     registered = summary.materialized.get("registered_model_version")
     if registered:
-        aliases = registered.get("aliases", "[]")
-        return (
-            f"{registered.get('name')} version {registered.get('version')}, "
-            f"aliases {aliases}"
-            + ("" if registered.get("promoted") == "True" else " (not promoted)")
-        )
+        head = f"{registered.get('name')} version {registered.get('version')}, "
+        head += f"aliases {registered.get('aliases', '[]')}"
+        return f"{head}: {registered['outcome']}" if "outcome" in registered else head
     if "registered_model_version" not in summary.planned:
         return "not part of this run"
     blocking = [c.name for c in summary.checks if c.passed is False and not c.warn_only]

@@ -146,6 +146,15 @@ class StorageSettings(_Group):
         json_schema_extra={"default_doc": "<TRAINING_STATE_DIR>/dagster_home"},
     )
 
+    training_keep_versions: int = Field(
+        default=5,
+        ge=1,
+        description=(
+            "`make gc` keeps this many newest stored versions of each asset, plus every "
+            "version a registered model version was trained or tested on."
+        ),
+    )
+
     @property
     def storage_dir(self) -> Path:
         return self.training_storage_dir or self.training_state_dir / "assets"

@@ -21,7 +21,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("checks", ("checks",)),
     ("automation", ("jobs", "automation", "executors")),
     ("definitions", ("definitions",)),
-    ("commands", ("champion", "run", "run_summary")),
+    ("commands", ("champion", "run", "run_summary", "reproduce", "gc", "versions")),
 )
 
 

@@ -17,10 +17,11 @@ from training_assets.assets import OWNERS
 from training_assets.domain.input_checks import check_feature_source, check_joined_features
 from training_assets.domain.training_frame import (
     asof_frame,
-    content_version,
+    feature_lineage,
     frame_metadata,
     ordered,
 )
+from training_assets.io_managers.files import LINEAGE_ATTR, content_hash
 from training_assets.resources.feast_store import FeastResource
 from training_assets.resources.labels import LabelsResource
 from training_assets.schema import ENTITY_KEY, FEATURE_REFS, FEATURE_VIEW, FEATURES
@@ -115,4 +116,13 @@ def training_frame(
         raise RuntimeError(
             f"Point-in-time join returned {len(frame)} rows for {label_count} label rows."
         )
-    return dg.Output(frame, metadata=metadata, data_version=content_version(frame))
+    version = content_hash(frame)
+    features = feature_lineage(feast_registry)
+    # Written into the stored file's footer with the version: what the frame was made from.
+    frame.attrs[LINEAGE_ATTR] = {
+        "content_hash": version,
+        "features": features,
+        "labels": {"path": labels.path},
+    }
+    metadata["feature_views"] = dg.MetadataValue.json(features)
+    return dg.Output(frame, metadata=metadata, data_version=dg.DataVersion(version))

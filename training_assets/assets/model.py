@@ -21,17 +21,11 @@ from training_assets.domain.mlflow_logging import (
     pip_requirements,
     schema_sample,
 )
+from training_assets.io_managers.files import STORED_ATTR
 from training_assets.resources.mlflow_tracking import MlflowResource
 from training_assets.schema import FEATURES, TARGET
 
 GROUP = "model"
-
-
-def _stored_path(context: dg.AssetExecutionContext, key: str) -> str:
-    """Where the IO manager stored an upstream asset: the dataset source logged to MLflow."""
-    event = context.instance.get_latest_materialization_event(dg.AssetKey(key))
-    path = event.asset_materialization.metadata.get("path") if event else None
-    return str(path.value) if path else key
 
 
 @dg.asset(
@@ -63,9 +57,7 @@ def model(
         )
         with mlflow.start_run(run_id=run_id):
             mlflow.log_params({**config.model_dump(), "train_rows": len(train_set)})
-            log_dataset(
-                train_set, _stored_path(context, "train_set"), "train_set", "training", TARGET
-            )
+            log_dataset(train_set, "train_set", "training", TARGET)
             sample = schema_sample(features)
             model_info = mlflow.sklearn.log_model(
                 sk_model=estimator,
@@ -90,12 +82,16 @@ def model(
             "intercept": float(estimator.intercept_),
         }
     )
+    stored = train_set.attrs.get(STORED_ATTR)
     return {
         "model_uri": model_info.model_uri,
         "model_id": model_info.model_id,
         "run_id": run_id,
         "experiment_name": mlflow_tracking.experiment_name,
         "params": config.model_dump(),
+        # What it was trained on: the stored train_set version and, through its footer, the
+        # training_frame version and the split's config.
+        "train_set": stored.as_dict() if stored else None,
     }
 
 
@@ -130,9 +126,7 @@ def model_metrics(
         plots = evaluation_plots(actual, predictions)
         with mlflow.start_run(run_id=model["run_id"]):
             mlflow.log_metrics(metrics)
-            log_dataset(
-                test_set, _stored_path(context, "test_set"), "test_set", "evaluation", TARGET
-            )
+            log_dataset(test_set, "test_set", "evaluation", TARGET)
             with tempfile.TemporaryDirectory() as tmp:
                 for name, png in plots.items():
                     Path(tmp, name).write_bytes(png)

@@ -10,10 +10,20 @@ import json
 from typing import Any
 
 import dagster as dg
+from pydantic import Field
 
 from training_assets.assets import OWNERS
 from training_assets.domain.check_history import newest_evaluation
-from training_assets.domain.registry import code_version, promote, register_once
+from training_assets.domain.registry import (
+    LINEAGE_KEY_TAG,
+    code_version,
+    identical_version,
+    library_versions,
+    lineage_key,
+    promote,
+    register_once,
+)
+from training_assets.io_managers.files import StoredVersion
 from training_assets.resources.mlflow_tracking import MlflowResource
 from training_assets.resources.thresholds import ModelThresholds
 
@@ -27,9 +37,48 @@ BLOCKING_MODEL_CHECKS = (
 )
 
 
-def _latest_tag(context: dg.AssetExecutionContext, key: str, tag: str) -> str:
-    event = context.instance.get_latest_materialization_event(dg.AssetKey(key))
-    return (event.asset_materialization.tags or {}).get(tag, "unknown") if event else "unknown"
+class RegistrationConfig(dg.Config):
+    force_new_version: bool = Field(
+        default=False,
+        description=(
+            "Register a new version even when one with the same training data, code and run "
+            "config exists."
+        ),
+    )
+
+
+def lineage_tags(model: dict[str, Any], test_set: StoredVersion) -> dict[str, str]:
+    """What a registered version was trained and tested on, as MLflow model version tags:
+    the stored data versions (path, run, content hash), the Feast features, the code, the
+    run config and the library versions."""
+    train = model.get("train_set") or {}
+    frame = (train.get("lineage") or {}).get("derived_from") or {}
+    frame_lineage = frame.get("lineage") or {}
+    features = frame_lineage.get("features") or {}
+    run_config = {"model": model["params"], "split": (train.get("lineage") or {}).get("split")}
+    code = code_version()
+
+    def stored(version: dict[str, Any]) -> str:
+        keys = ("path", "run_id", "content_hash")
+        return json.dumps({k: version.get(k) for k in keys}, sort_keys=True)
+
+    tags = {
+        "code_version": code,
+        "training_frame_data_version": frame.get("content_hash") or "unknown",
+        "data.training_frame": stored(frame),
+        "data.train_set": stored(train),
+        "data.test_set": stored(test_set.as_dict()),
+        "run_config": json.dumps(run_config, sort_keys=True),
+        "libraries": json.dumps(library_versions(), sort_keys=True),
+        "feast.project": str(features.get("project")),
+        "feast.feature_service": str(features.get("feature_service")),
+        "feast.feature_views": json.dumps(
+            {name: view["fingerprint"] for name, view in features.get("feature_views", {}).items()},
+            sort_keys=True,
+        ),
+    }
+    tags[LINEAGE_KEY_TAG] = lineage_key(tags["training_frame_data_version"], code, run_config)
+    return tags
 
 
 def failed_blocking_checks(context: dg.AssetExecutionContext) -> list[str]:
@@ -51,26 +100,30 @@ def failed_blocking_checks(context: dg.AssetExecutionContext) -> list[str]:
     io_manager_key="json_io_manager",
     kinds={"mlflow"},
     owners=OWNERS,
+    # Only the reference (path, run, content hash) of the test set this run's model was
+    # evaluated on, for the version's lineage; the data is not loaded.
+    ins={"test_set": dg.AssetIn(metadata={"load": "reference"})},
     description=(
         "The model as a new version of the registered model, moved to the `champion` alias "
-        "(the previous champion becomes `previous-champion`). Only reached when the model's "
-        "blocking checks passed."
+        "(the previous champion becomes `previous-champion`), with tags naming exactly what "
+        "it was trained and tested on. Only reached when the model's blocking checks passed; "
+        "a model identical in data, code and run config to a registered version is not "
+        "registered again."
     ),
 )
 def registered_model_version(
     context: dg.AssetExecutionContext,
+    config: RegistrationConfig,
     mlflow_tracking: MlflowResource,
     thresholds: ModelThresholds,
     model: dict[str, Any],
     model_metrics: dict[str, float],
+    test_set: StoredVersion,
 ) -> dict[str, Any]:
     failed_checks = failed_blocking_checks(context)
     tags = {
         "dagster.run_id": context.run.run_id,
-        "code_version": code_version(),
-        "training_frame_data_version": _latest_tag(
-            context, "training_frame", "dagster/data_version"
-        ),
+        **lineage_tags(model, test_set),
         "metrics": json.dumps(model_metrics, sort_keys=True),
         "thresholds": thresholds.model_dump_json(),
         "validation": "passed" if not failed_checks else f"not passed: {failed_checks}",
@@ -78,6 +131,13 @@ def registered_model_version(
     name = mlflow_tracking.registered_model_name
     with mlflow_tracking.outage_retries(context):
         client = mlflow_tracking.client()
+        same = (
+            None
+            if config.force_new_version
+            else identical_version(client, name, tags[LINEAGE_KEY_TAG])
+        )
+        if same is not None:
+            return _unchanged(context, mlflow_tracking, client, same, tags)
         version = register_once(mlflow_tracking, model, tags, context.log)
         client.update_model_version(
             name,
@@ -90,7 +150,9 @@ def registered_model_version(
         promoted = not failed_checks
         if promoted:
             promote(client, name, version)
+            outcome = f"registered version {version} and made it the champion"
         else:
+            outcome = f"registered version {version}, not promoted: {failed_checks} not passed"
             context.log.warning(
                 f"{name} version {version} registered but not promoted: "
                 f"blocking checks not passed on the latest materialization: {failed_checks}"
@@ -108,8 +170,53 @@ def registered_model_version(
     context.add_output_metadata(
         {
             **{key: str(value) for key, value in registered.items()},
+            "outcome": outcome,
             "model_version": dg.MetadataValue.url(version_url),
             "source": model["model_uri"],
+            **_lineage_metadata(tags),
         }
     )
     return registered
+
+
+def _unchanged(context, mlflow_tracking, client, same, tags) -> dict[str, Any]:
+    """Nothing changed since version `same`: say so; register nothing, move no alias."""
+    name = mlflow_tracking.registered_model_name
+    outcome = (
+        f"nothing registered: version {same.version} was trained on the same data "
+        f"({tags['training_frame_data_version']}), code ({tags['code_version'][:12]}) and "
+        "run config (to register anyway: run config "
+        "ops.registered_model_version.config.force_new_version: true)"
+    )
+    context.log.info(f"{name}: {outcome}")
+    aliases = sorted(client.get_model_version(name, same.version).aliases)
+    registered = {
+        "name": name,
+        "version": str(same.version),
+        "run_id": same.run_id,
+        "model_uri": f"models:/{name}/{same.version}",
+        "aliases": aliases,
+        "promoted": False,
+        "unchanged_since_version": str(same.version),
+    }
+    context.add_output_metadata(
+        {
+            **{key: str(value) for key, value in registered.items()},
+            "outcome": outcome,
+            "model_version": dg.MetadataValue.url(mlflow_tracking.model_version_url(same.version)),
+            **_lineage_metadata(tags),
+        }
+    )
+    return registered
+
+
+def _lineage_metadata(tags: dict[str, str]) -> dict[str, Any]:
+    """The lineage tags as UI metadata: JSON ones shown as JSON."""
+    shown = {}
+    for key, value in tags.items():
+        if key.startswith(("data.", "feast.", "run_config", "libraries", "code_version")):
+            try:
+                shown[key] = dg.MetadataValue.json(json.loads(value))
+            except ValueError:
+                shown[key] = value
+    return shown

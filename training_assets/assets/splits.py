@@ -10,6 +10,7 @@ from training_assets.assets import OWNERS
 from training_assets.config import SplitConfig
 from training_assets.domain.splitting import split_frame
 from training_assets.domain.validation import drift
+from training_assets.io_managers.files import LINEAGE_ATTR, STORED_ATTR
 from training_assets.resources.data_validation import DataValidationResource
 from training_assets.schema import FEATURES, TARGET
 
@@ -36,7 +37,13 @@ GROUP = "data"
 def train_test_sets(config: SplitConfig, training_frame: pd.DataFrame):
     """Shuffle-split the training frame with a fixed seed (the seed's `train_test_split`)."""
     train, test = split_frame(training_frame, config.test_size, config.random_state)
+    source = training_frame.attrs.get(STORED_ATTR)
     for name, frame in (("train_set", train), ("test_set", test)):
+        # Written into the split's footer: the frame version it came from and how.
+        frame.attrs[LINEAGE_ATTR] = {
+            "derived_from": source.as_dict() if source else None,
+            "split": config.model_dump(),
+        }
         yield dg.Output(
             frame,
             output_name=name,

@@ -14,12 +14,13 @@ Same content as MLflow's defaults, computed cheaply:
 
 from __future__ import annotations
 
-import hashlib
 from functools import cache
 from importlib import metadata
 from typing import TYPE_CHECKING
 
 import pandas as pd
+
+from training_assets.io_managers.files import STORED_ATTR, content_hash
 
 if TYPE_CHECKING:
     from mlflow.pyfunc import PyFuncModel
@@ -45,17 +46,20 @@ def pip_requirements() -> list[str]:
     return [f"{name}=={metadata.version(name)}" for name in MODEL_REQUIREMENTS]
 
 
-def log_dataset(frame: pd.DataFrame, source: str, name: str, role: str, target: str) -> None:
-    """The frame as an MLflow dataset input of the active run: source path, digest, schema
-    and profile (rows, elements), as `mlflow.data.from_pandas` records them; the digest
-    covers every row (MLflow's own hashes the first 10,000 and maps every value's type in
-    Python)."""
+def log_dataset(frame: pd.DataFrame, name: str, role: str, target: str) -> None:
+    """The frame as an MLflow dataset input of the active run: the immutable file it was
+    loaded from (its stored version), its content hash as digest, schema and profile (rows,
+    elements), as `mlflow.data.from_pandas` records them. The digest covers every row
+    (MLflow's own hashes the first 10,000 and maps every value's type in Python) and is the
+    one the stored file records, so nothing is hashed twice."""
     import mlflow
     from mlflow.models import infer_signature
 
-    digest = hashlib.sha256(pd.util.hash_pandas_object(frame, index=False).to_numpy())
+    stored = frame.attrs.get(STORED_ATTR)
+    source = stored.path if stored else name
+    digest = stored.content_hash if stored and stored.content_hash else content_hash(frame)
     dataset = mlflow.data.from_pandas(
-        frame, source=source, targets=target, name=name, digest=digest.hexdigest()[:8]
+        frame, source=source, targets=target, name=name, digest=digest
     )
     # `PandasDataset.schema` is a cached property: set, MLflow does not scan every value.
     dataset.__dict__["schema"] = infer_signature(schema_sample(frame)).inputs

@@ -6,6 +6,8 @@ so `make rollback` can swap them back.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import subprocess
 from typing import TYPE_CHECKING, Any
 
@@ -15,6 +17,7 @@ from training_assets.resources.mlflow_tracking import MlflowResource, is_not_fou
 if TYPE_CHECKING:
     from mlflow import MlflowClient
 
+LINEAGE_KEY_TAG = "lineage_key"
 CHAMPION_ALIAS = "champion"
 PREVIOUS_CHAMPION_ALIAS = "previous-champion"
 MODEL_DESCRIPTION = (
@@ -25,19 +28,53 @@ MODEL_DESCRIPTION = (
 
 
 def code_version() -> str:
-    """The git commit of the project, or "unknown" outside a git checkout."""
+    """The project's git commit; with uncommitted changes to tracked files,
+    `<sha>+dirty.<hash of the diff>` (the same edits give the same version). "unknown"
+    outside a git checkout (e.g. in the Docker image)."""
+
+    def git(*args: str) -> str:
+        return subprocess.run(
+            ["git", *args], cwd=PROJECT_DIR, capture_output=True, text=True, timeout=10, check=True
+        ).stdout
+
     try:
-        sha = subprocess.run(
-            ["git", "rev-parse", "HEAD"],
-            cwd=PROJECT_DIR,
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=True,
-        ).stdout.strip()
+        sha = git("rev-parse", "HEAD").strip()
+        diff = git("diff", "HEAD")
     except (OSError, subprocess.SubprocessError):
         return "unknown"
-    return sha or "unknown"
+    if not sha:
+        return "unknown"
+    return f"{sha}+dirty.{hashlib.sha256(diff.encode()).hexdigest()[:12]}" if diff else sha
+
+
+# The versions of the libraries that shape a fitted model and its data.
+RESULT_LIBRARIES = ("scikit-learn", "numpy", "scipy", "pandas", "pyarrow", "duckdb", "feast")
+
+
+def library_versions() -> dict[str, str]:
+    from importlib import metadata
+
+    return {name: metadata.version(name) for name in RESULT_LIBRARIES}
+
+
+def lineage_key(training_data: str, code: str, run_config: dict[str, Any]) -> str:
+    """Equal for two runs that would train the same model: same data, code and config."""
+    text = json.dumps([training_data, code, run_config], sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def identical_version(client: MlflowClient, name: str, key: str):
+    """The newest registered version with this lineage key, or None (none, or no model)."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        versions = client.search_model_versions(f"name = '{name}'")
+    except MlflowException as error:
+        if is_not_found(error):
+            return None
+        raise
+    same = [v for v in versions if (v.tags or {}).get(LINEAGE_KEY_TAG) == key]
+    return max(same, key=lambda v: int(v.version), default=None)
 
 
 def aliases(client: MlflowClient, name: str) -> dict[str, str | None]:

@@ -2,6 +2,7 @@
 dtypes and row order, content version and the metadata shown in the UI."""
 
 import hashlib
+import json
 from typing import Any
 
 import dagster as dg
@@ -16,16 +17,37 @@ from training_assets.feast_offline_store.asof_join import (
 from training_assets.schema import (
     EVENT_TIMESTAMP,
     FEAST_TO_PANDAS_DTYPE,
+    FEATURE_VIEW,
     FEATURES,
     TRAINING_FRAME_COLUMNS,
     TRAINING_FRAME_SORT_KEYS,
 )
 
 
-def content_version(frame: pd.DataFrame) -> dg.DataVersion:
-    """A hash of the frame's content: the same data gives the same version, run after run."""
-    row_hashes = pd.util.hash_pandas_object(frame, index=False).to_numpy()
-    return dg.DataVersion(hashlib.sha256(row_hashes.tobytes()).hexdigest()[:16])
+def feature_lineage(feast_registry: dict[str, Any]) -> dict[str, Any]:
+    """Which Feast definitions the frame was built from: the project, the feature service and
+    each feature view with a fingerprint of its definition (entities, features and types,
+    ttl, source), so a changed definition shows on the next model version."""
+    views = feast_registry.get("feature_views", {})
+    return {
+        "project": feast_registry.get("project"),
+        "feature_service": feast_registry.get("training_feature_service"),
+        "feature_views": {
+            name: {
+                "fingerprint": _fingerprint(view),
+                "features": view.get("features", {}),
+                "ttl_seconds": view.get("ttl_seconds"),
+                "source": view.get("source"),
+            }
+            for name, view in sorted(views.items())
+            if name == FEATURE_VIEW
+        },
+    }
+
+
+def _fingerprint(definition: dict[str, Any]) -> str:
+    text = json.dumps(definition, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def asof_frame(

@@ -1,15 +1,32 @@
-"""IO managers that keep each asset's value in one file under a base directory.
+"""Versioned, immutable storage of asset values: one file per materialization, never overwritten.
 
-Frames go to Parquet, small values (metrics, model references, registry versions) to JSON.
-The file is named after the asset key, so `defs.load_asset_value(...)` finds it again.
+Every materialization is written to `<base_dir>/<asset>/<run id>.<ext>` (Parquet for frames,
+JSON for small values) and `<base_dir>/<asset>/LATEST` then names it. So:
+- a downstream step loads exactly the version its upstream step stored in the same run (or,
+  in a re-execution, in the parent run: Dagster's `upstream_output.run_id`); when only part of
+  the graph runs, the latest one;
+- `defs.load_asset_value(key)` returns the latest; `load_version(...)` any earlier one;
+- a frame a blocking check rejects is stored beside the previous one, which stays loadable,
+  and two runs at once never read each other's values.
+
+Keyed by run id, not by content: the run is how Dagster, MLflow and the registry's tags name a
+materialization. The content hash (`content_hash`) is recorded with each version: in the
+materialization's metadata and, for Parquet, in the file's own footer together with the
+version's lineage (what it was derived from, the config that made it), so a file describes
+itself. Built on Dagster's `UPathIOManager` (universal-pathlib: any fsspec filesystem); local
+writes are atomic (temporary file, then rename), so a killed run never leaves a half-written
+version. An input declared with `metadata={"load": "reference"}` gets a `StoredVersion`
+reference (path, run, content hash) read from the footer, without loading the data.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections import OrderedDict
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dagster as dg
 import pandas as pd
@@ -18,48 +35,171 @@ import pyarrow.parquet as pq
 
 from training_assets.io_managers.atomic import atomic_write
 
+if TYPE_CHECKING:
+    from upath import UPath
 
-class _FileIOManager(dg.ConfigurableIOManager):
-    base_dir: str
-    extension: str = ""
+LATEST = "LATEST"
+LINEAGE_KEY = b"training_assets.lineage"
+# `DataFrame.attrs` keys. An asset sets LINEAGE_ATTR (a dict) on a frame it returns: what the
+# version was derived from and how, written into the footer. A loaded frame carries its
+# StoredVersion under STORED_ATTR.
+LINEAGE_ATTR = "lineage"
+STORED_ATTR = "stored_version"
 
-    def path_for(self, key: dg.AssetKey) -> Path:
-        return Path(self.base_dir, *key.path).with_suffix(self.extension)
 
-    def _output_path(self, context: dg.OutputContext) -> Path:
-        return self.path_for(context.asset_key)
+@dataclass(frozen=True)
+class StoredVersion:
+    """One stored materialization of an asset: where it is and what it holds."""
 
-    def _input_path(self, context: dg.InputContext) -> Path:
-        path = self.path_for(context.asset_key)
-        if not path.is_file():
-            raise FileNotFoundError(
-                f"No stored value for asset {context.asset_key.to_user_string()!r} at {path}: "
-                "materialize it first."
+    asset: str
+    run_id: str
+    path: str
+    content_hash: str = ""
+    lineage: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def content_hash(frame: pd.DataFrame) -> str:
+    """A hash of a frame's values and column order: equal content, equal hash."""
+    digest = hashlib.sha256(",".join(map(str, frame.columns)).encode())
+    digest.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+
+class VersionNotFoundError(FileNotFoundError):
+    """No stored version of the asset matches; the message says which and what to do."""
+
+
+class _VersionedStore(dg.UPathIOManager):
+    """Paths and version bookkeeping; subclasses say how a value is written and read."""
+
+    def _asset_dir(self, context: dg.InputContext | dg.OutputContext) -> UPath:
+        return self._base_path.joinpath(*context.asset_key.path)
+
+    def _get_path(self, context: dg.InputContext | dg.OutputContext) -> UPath:
+        directory = self._asset_dir(context)
+        if isinstance(context, dg.OutputContext):
+            return directory / f"{_run_id(context)}{self.extension}"
+        upstream = context.upstream_output
+        run_id = _run_id(upstream) if upstream is not None else None
+        if run_id and (directory / f"{run_id}{self.extension}").exists():
+            return directory / f"{run_id}{self.extension}"
+        latest = directory / LATEST
+        if not latest.exists():
+            raise VersionNotFoundError(
+                f"No stored value for asset {context.asset_key.to_user_string()!r} under "
+                f"{directory}: materialize it first."
             )
-        return path
+        return directory / latest.read_text().strip()
+
+    def handle_output(self, context: dg.OutputContext, obj: Any) -> None:
+        super().handle_output(context, obj)
+        path = self._get_path(context)
+        # The version is complete on disk: only now does it become the latest.
+        _write_text(self._asset_dir(context) / LATEST, path.name)
+
+    def load_input(self, context: dg.InputContext) -> Any:
+        if (context.definition_metadata or {}).get("load") == "reference":
+            return self.reference(context.asset_key.to_user_string(), self._get_path(context))
+        return super().load_input(context)
+
+    def reference(self, asset: str, path: UPath) -> StoredVersion:
+        return stored_version(asset, path)
 
 
-class ParquetIOManager(_FileIOManager):
-    """pandas DataFrames or Arrow tables as Parquet files, read back as pandas DataFrames
-    (or as an Arrow table for an input annotated `pa.Table`)."""
+def _run_id(context: dg.OutputContext) -> str | None:
+    try:
+        return context.run_id
+    except dg.DagsterInvariantViolationError:  # a context built without a run (tests)
+        return None
 
-    extension: str = ".parquet"
 
-    def handle_output(self, context: dg.OutputContext, obj: pd.DataFrame | pa.Table) -> None:
-        path = self._output_path(context)
-        # What `DataFrame.to_parquet(index=False)` stores; Arrow tables are written as they are.
-        table = (
-            obj if isinstance(obj, pa.Table) else pa.Table.from_pandas(obj, preserve_index=False)
-        )
-        atomic_write(path, lambda tmp: _write_parquet(table, tmp))
+def _write_text(path: UPath, text: str) -> None:
+    if path.protocol in ("", "file", "local"):
+        atomic_write(Path(path.path), lambda tmp: tmp.write_text(text))
+    else:  # object stores put a whole object at once
+        path.write_text(text)
+
+
+class _ParquetStore(_VersionedStore):
+    extension = ".parquet"
+
+    def dump_to_path(self, context: dg.OutputContext, obj: pd.DataFrame | pa.Table, path) -> None:
+        given = getattr(obj, "attrs", {}).get(LINEAGE_ATTR)
+        lineage = dict(given) if isinstance(given, dict) else {}
+        if isinstance(obj, pa.Table):
+            table = obj
+            lineage.setdefault("content_hash", content_hash(obj.to_pandas()))
+        else:
+            # What `DataFrame.to_parquet(index=False)` stores.
+            table = pa.Table.from_pandas(obj, preserve_index=False)
+            lineage.setdefault("content_hash", content_hash(obj))
+        lineage |= {"asset": context.asset_key.to_user_string(), "run_id": path.stem}
+        metadata = {**(table.schema.metadata or {}), LINEAGE_KEY: json.dumps(lineage).encode()}
+        table = table.replace_schema_metadata(metadata)
+        if path.protocol in ("", "file", "local"):
+            atomic_write(Path(path.path), lambda tmp: _write_parquet(table, tmp))
+        else:
+            with path.open("wb") as handle:
+                _write_parquet(table, handle)
         context.add_output_metadata(
-            {"path": dg.MetadataValue.path(str(path)), "stored_bytes": path.stat().st_size}
+            {
+                "content_hash": lineage["content_hash"],
+                "stored_bytes": path.stat().st_size,
+                "stored_version": f"run {path.stem}",
+            }
         )
 
-    def load_input(self, context: dg.InputContext) -> pd.DataFrame | pa.Table:
-        table = _read_table(self._input_path(context))
+    def load_from_path(self, context: dg.InputContext, path) -> pd.DataFrame | pa.Table:
+        table = _read_table(path)
+        if _wants_arrow(context):
+            return table
         # A new DataFrame per input: no step sees another's changes.
-        return table if _wants_arrow(context) else table.to_pandas()
+        frame = table.to_pandas()
+        frame.attrs[STORED_ATTR] = self.reference(context.asset_key.to_user_string(), path)
+        return frame
+
+
+class _JsonStore(_VersionedStore):
+    extension = ".json"
+
+    def dump_to_path(self, context: dg.OutputContext, obj: Any, path) -> None:
+        text = json.dumps(obj, indent=2, sort_keys=True) + "\n"
+        _write_text(path, text)
+        context.add_output_metadata(
+            {
+                "content_hash": hashlib.sha256(text.encode()).hexdigest()[:16],
+                "stored_version": f"run {path.stem}",
+            }
+        )
+
+    def load_from_path(self, context: dg.InputContext, path) -> Any:
+        return json.loads(path.read_text())
+
+
+def stored_version(asset: str, path) -> StoredVersion:
+    """What a stored file says about itself: for Parquet, the lineage in its footer (read
+    without the data); for JSON, the hash of its text."""
+    if str(path).endswith(".parquet"):
+        raw = (pq.read_schema(_local_or_open(path)).metadata or {}).get(LINEAGE_KEY)
+        lineage = json.loads(raw) if raw else {}
+    else:
+        lineage = {"content_hash": hashlib.sha256(path.read_bytes()).hexdigest()[:16]}
+    return StoredVersion(
+        asset=asset,
+        run_id=path.stem,
+        path=str(path),
+        content_hash=lineage.pop("content_hash", ""),
+        lineage={k: v for k, v in lineage.items() if k not in ("asset", "run_id")},
+    )
+
+
+def _local_or_open(path):
+    if isinstance(path, Path) or getattr(path, "protocol", "") in ("", "file", "local"):
+        return str(path)
+    return path.open("rb")
 
 
 # The last few tables read, by path, size and modification time: one run reads the training
@@ -68,13 +208,13 @@ _READ_CACHE: OrderedDict[tuple[str, int, int], pa.Table] = OrderedDict()
 _READ_CACHE_SIZE = 3
 
 
-def _read_table(path: Path) -> pa.Table:
+def _read_table(path) -> pa.Table:
     stat = path.stat()
-    key = (str(path), stat.st_size, stat.st_mtime_ns)
+    key = (str(path), stat.st_size, int(getattr(stat, "st_mtime_ns", 0)))
     if key in _READ_CACHE:
         _READ_CACHE.move_to_end(key)
         return _READ_CACHE[key]
-    table = pq.read_table(path)
+    table = pq.read_table(_local_or_open(path))
     _READ_CACHE[key] = table
     while len(_READ_CACHE) > _READ_CACHE_SIZE:
         _READ_CACHE.popitem(last=False)
@@ -88,7 +228,7 @@ def _wants_arrow(context: dg.InputContext) -> bool:
         return False
 
 
-def _write_parquet(table: pa.Table, path: Path) -> None:
+def _write_parquet(table: pa.Table, where) -> None:
     """Parquet with dictionary encoding tried only where it tends to pay: not on floats and
     timestamps, which are nearly all distinct (trying it there doubled the write time of the
     training frame and saved nothing). The values and types stored are the same either way."""
@@ -97,19 +237,36 @@ def _write_parquet(table: pa.Table, path: Path) -> None:
         for field in table.schema
         if not (pa.types.is_floating(field.type) or pa.types.is_timestamp(field.type))
     ]
-    pq.write_table(table, path, use_dictionary=dictionary)
+    pq.write_table(table, where, use_dictionary=dictionary)
 
 
-class JsonIOManager(_FileIOManager):
-    """JSON-serialisable values (dicts of numbers and strings) as JSON files."""
+class ParquetIOManager(dg.ConfigurableIOManagerFactory):
+    """pandas DataFrames or Arrow tables as versioned Parquet files, read back as pandas
+    DataFrames (or as an Arrow table for an input annotated `pa.Table`)."""
 
-    extension: str = ".json"
+    base_dir: str
 
-    def handle_output(self, context: dg.OutputContext, obj: Any) -> None:
-        path = self._output_path(context)
-        text = json.dumps(obj, indent=2, sort_keys=True)
-        atomic_write(path, lambda tmp: tmp.write_text(text + "\n"))
-        context.add_output_metadata({"path": dg.MetadataValue.path(str(path))})
+    def create_io_manager(self, context: dg.InitResourceContext) -> _ParquetStore:
+        from upath import UPath
 
-    def load_input(self, context: dg.InputContext) -> Any:
-        return json.loads(self._input_path(context).read_text())
+        return _ParquetStore(base_path=UPath(self.base_dir))
+
+
+class JsonIOManager(dg.ConfigurableIOManagerFactory):
+    """JSON-serialisable values (dicts of numbers and strings) as versioned JSON files."""
+
+    base_dir: str
+
+    def create_io_manager(self, context: dg.InitResourceContext) -> _JsonStore:
+        from upath import UPath
+
+        return _JsonStore(base_path=UPath(self.base_dir))
+
+
+def stored_versions(base_dir: str | Path, asset: str) -> list[Path]:
+    """The stored versions of an asset, oldest first (local storage)."""
+    directory = Path(base_dir, *asset.split("/"))
+    if not directory.is_dir():
+        return []
+    files = [p for p in directory.iterdir() if p.is_file() and p.suffix in (".parquet", ".json")]
+    return sorted(files, key=lambda p: (p.stat().st_mtime_ns, p.name))
