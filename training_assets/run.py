@@ -115,20 +115,30 @@ def materialize() -> int:
     return status
 
 
-def dev() -> int:
+def dev_command() -> list[str]:
     port = OperatorSettings().dagster_ui_port
-    command = [str(BIN / "dagster"), "dev", "-w", "workspace.yaml", "-h", "127.0.0.1"]
-    return subprocess.call([*command, "-p", str(port)], cwd=PROJECT_DIR, env=_environment())
+    return [str(BIN / "dagster"), "dev", "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)]
+
+
+def mlflow_ui_command() -> list[str]:
+    mlflow, storage = MlflowSettings(), StorageSettings()
+    store = mlflow.mlflow_tracking_uri or f"sqlite:///{storage.mlflow_dir / 'mlflow.db'}"
+    return [
+        *(str(BIN / "mlflow"), "ui", "--backend-store-uri", store),
+        *("-h", "127.0.0.1", "-p", str(mlflow.mlflow_ui_port)),
+    ]
+
+
+def dev() -> int:
+    return subprocess.call(dev_command(), cwd=PROJECT_DIR, env=_environment())
 
 
 def mlflow_ui() -> int:
-    mlflow, storage = MlflowSettings(), StorageSettings()
-    if mlflow.mlflow_tracking_uri and mlflow.mlflow_tracking_uri.startswith("http"):
-        print(f"MLFLOW_TRACKING_URI is a tracking server: its UI is {mlflow.mlflow_tracking_uri}")
+    uri = MlflowSettings().mlflow_tracking_uri
+    if uri and uri.startswith("http"):
+        print(f"MLFLOW_TRACKING_URI is a tracking server: its UI is {uri}")
         return 0
-    store = mlflow.mlflow_tracking_uri or f"sqlite:///{storage.mlflow_dir / 'mlflow.db'}"
-    command = [str(BIN / "mlflow"), "ui", "--backend-store-uri", store, "-h", "127.0.0.1"]
-    return subprocess.call([*command, "-p", str(mlflow.mlflow_ui_port)], cwd=PROJECT_DIR)
+    return subprocess.call(mlflow_ui_command(), cwd=PROJECT_DIR)
 
 
 def main(argv: list[str] | None = None) -> int:
