@@ -27,6 +27,7 @@ from training_assets.schema import (
     ENTITY_KEY,
     EVENT_TIMESTAMP,
     FEATURE_REFS,
+    FEATURE_SERVICE,
     FEATURE_VIEW,
     FEATURES,
     TRAINING_FRAME_COLUMNS,
@@ -99,13 +100,27 @@ def training_frame(
             f"Feature view {FEATURE_VIEW!r} in {feast.repo_path} does not declare {missing}; "
             f"it declares {sorted(declared)}."
         )
+    service = feast_registry.get("feature_services", {}).get(FEATURE_SERVICE)
     offline_store = feast_registry.get("offline_store", {})
-    plan = offline_store.get("feature_views", {}).get(FEATURE_VIEW)
+    if service is not None:
+        # The service's projection: its features, in its order (checked to be FEATURES).
+        features = _service_features(service, feast.repo_path)
+        plans = offline_store.get("feature_services", {}).get(FEATURE_SERVICE)
+        plan = plans[0] if plans else None
+    else:
+        context.log.warning(
+            f"Feature service {FEATURE_SERVICE!r} is not in the registry of {feast.repo_path}: "
+            f"joining {list(FEATURE_REFS)}."
+        )
+        features = list(FEATURES)
+        plan = offline_store.get("feature_views", {}).get(FEATURE_VIEW)
     if plan is not None:
         check_feature_source(plan, declared)
         label_rows = labels.read_arrow()
         label_count = label_rows.num_rows
-        table = _asof_frame(label_rows, plan, offline_store.get("duckdb_settings", {}), declared)
+        table = _asof_frame(
+            label_rows, plan, offline_store.get("duckdb_settings", {}), declared, features
+        )
         del label_rows
         check_joined_features(table, plan)
         metadata = _frame_metadata(table)
@@ -116,7 +131,10 @@ def training_frame(
     else:
         label_rows = labels.read()
         label_count = len(label_rows)
-        joined = feast.historical_features(label_rows, list(FEATURE_REFS))
+        if service is not None:
+            joined = feast.historical_features(label_rows, service=FEATURE_SERVICE)
+        else:
+            joined = feast.historical_features(label_rows, list(FEATURE_REFS))
         frame = _ordered(joined, declared)
         table = pa.Table.from_pandas(frame, preserve_index=False)
         view = feast_registry["feature_views"][FEATURE_VIEW]
@@ -124,8 +142,10 @@ def training_frame(
         metadata = _frame_metadata(table)
     context.log.info(
         f"Point-in-time join by the {offline_store.get('type', 'configured')} offline store: "
-        f"{len(frame)} rows."
+        f"{len(frame)} rows, features of "
+        f"{f'feature service {FEATURE_SERVICE!r}' if service else 'feature refs'}."
     )
+    metadata["feature_service"] = FEATURE_SERVICE if service is not None else ""
     if len(frame) != label_count:
         # Every label row must survive the join; anything else is a bug in retrieval.
         raise RuntimeError(
@@ -140,14 +160,36 @@ def _content_version(frame: pd.DataFrame) -> dg.DataVersion:
     return dg.DataVersion(hashlib.sha256(row_hashes.tobytes()).hexdigest()[:16])
 
 
+def _service_features(service: dict[str, Any], repo_path: str) -> list[str]:
+    """The feature service's features, which must be FEATURES of FEATURE_VIEW (what the model,
+    the checks and the drift report are written for), joined on the labels' ENTITY_KEY."""
+    projections = service["projections"]
+    features = [name for projection in projections for name in projection["features"]]
+    problem = None
+    if [p["feature_view"] for p in projections] != [FEATURE_VIEW]:
+        problem = f"selects from {[p['feature_view'] for p in projections]}"
+    elif projections[0]["join_key_map"]:
+        problem = f"maps join keys {projections[0]['join_key_map']}"
+    elif sorted(features) != sorted(FEATURES) or len(set(features)) != len(features):
+        problem = f"selects {features}"
+    if problem:
+        raise ValueError(
+            f"Feature service {FEATURE_SERVICE!r} in {repo_path} {problem}; the training "
+            f"frame needs exactly {list(FEATURES)} of feature view {FEATURE_VIEW!r}, joined on "
+            f"{ENTITY_KEY!r}."
+        )
+    return features
+
+
 def _asof_frame(
     label_rows: pa.Table,
     plan: dict[str, Any],
     settings: dict[str, Any],
     declared: dict[str, str],
+    features: list[str],
 ) -> pa.Table:
     """The join in DuckDB, sorted there; then what `_ordered` does to the dtypes."""
-    spec = FeatureViewSpec.from_dict(plan).with_features(FEATURES)
+    spec = FeatureViewSpec.from_dict(plan).with_features(features)
     joined = PointInTimeJoin(
         label_rows,
         EVENT_TIMESTAMP,

@@ -17,6 +17,7 @@ whose batch source is not a local Parquet `FileSource`, and substrait on-demand 
 
 from __future__ import annotations
 
+import copy
 import os
 import uuid
 from dataclasses import asdict
@@ -28,6 +29,7 @@ import pandas as pd
 import pyarrow as pa
 from feast.data_format import ParquetFormat
 from feast.errors import SavedDatasetLocationAlreadyExists
+from feast.feature_service import FeatureService
 from feast.feature_view import FeatureView
 from feast.infra.offline_stores.duckdb import DuckDBOfflineStore, DuckDBOfflineStoreConfig
 from feast.infra.offline_stores.file_source import FileSource
@@ -300,8 +302,34 @@ class DuckDBAsOfOfflineStore(DuckDBOfflineStore):
         )
 
 
-def asof_plan(config: RepoConfig, views: list[FeatureView]) -> dict[str, Any]:
-    """The configured offline store and, when it is this one, every view's join plan.
+def service_views(
+    service: FeatureService, views: list[FeatureView]
+) -> list[tuple[FeatureView, list[str]]]:
+    """Each projection of the service as Feast retrieves it: the view with the projection
+    applied (alias, join key map, the selected features) and the projection's feature refs
+    (what `FeatureStore.get_historical_features(features=service)` hands the store)."""
+    by_name = {view.name: view for view in views}
+    resolved = []
+    for projection in service.feature_view_projections:
+        if projection.name not in by_name:
+            raise ValueError(
+                f"Feature service {service.name!r} selects from {projection.name!r}, which is "
+                "not a feature view of this repo (on-demand views are not supported here)."
+            )
+        view = by_name[projection.name].with_projection(copy.copy(projection))
+        refs = [f"{projection.name_to_use()}:{field.name}" for field in projection.features]
+        resolved.append((view, refs))
+    return resolved
+
+
+def asof_plan(
+    config: RepoConfig,
+    views: list[FeatureView],
+    services: list[FeatureService] | None = None,
+) -> dict[str, Any]:
+    """The configured offline store and, when it is this one, every view's join plan and
+    every feature service's (one plan per projection, only the service's features, in its
+    order: the join `get_historical_features(features=service)` runs).
 
     JSON-able, for the `feast_registry` asset: `training_frame` reads it to run the join
     without importing Feast.
@@ -315,4 +343,14 @@ def asof_plan(config: RepoConfig, views: list[FeatureView]) -> dict[str, Any]:
             for view in views
             if not asof_supported(view)
         }
+        plan["feature_services"] = {}
+        for service in services or []:
+            try:
+                resolved = service_views(service, views)
+            except ValueError:
+                continue
+            if not any(asof_supported(view) for view, _ in resolved):
+                plan["feature_services"][service.name] = [
+                    feature_view_spec(view, refs).to_dict() for view, refs in resolved
+                ]
     return plan

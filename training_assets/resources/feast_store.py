@@ -94,7 +94,8 @@ class FeastResource(dg.ConfigurableResource):
         return {"output": "\n".join(lines[:-1]).strip(), "description": description}
 
     def describe(self) -> dict[str, Any]:
-        """Entities and feature views in the registry, with feature types and ttl.
+        """Entities, feature views and feature services in the registry, with feature types
+        and ttl.
 
         `offline_store` names the configured offline store; for the ASOF store it also holds
         each view's join plan and the DuckDB settings, so `training_frame` runs the same join
@@ -103,9 +104,11 @@ class FeastResource(dg.ConfigurableResource):
         from training_assets.feast_offline_store.asof_store import asof_plan
 
         store = self.store()
+        views = store.list_feature_views()
+        services = store.list_feature_services()
         return {
             "project": store.project,
-            "offline_store": asof_plan(store.config, store.list_feature_views()),
+            "offline_store": asof_plan(store.config, views, services),
             "entities": {
                 entity.name: {
                     "join_key": entity.join_key,
@@ -122,14 +125,40 @@ class FeastResource(dg.ConfigurableResource):
                     "timestamp_field": view.batch_source.timestamp_field,
                     "created_timestamp_column": view.batch_source.created_timestamp_column,
                 }
-                for view in store.list_feature_views()
+                for view in views
+            },
+            # What `get_historical_features(features=store.get_feature_service(name))` asks
+            # for: per projection the feature view, its alias and join key map, the features.
+            "feature_services": {
+                service.name: {
+                    "feature_refs": [
+                        f"{projection.name_to_use()}:{field.name}"
+                        for projection in service.feature_view_projections
+                        for field in projection.features
+                    ],
+                    "projections": [
+                        {
+                            "feature_view": projection.name,
+                            "name_alias": projection.name_alias,
+                            "join_key_map": dict(projection.join_key_map),
+                            "features": [field.name for field in projection.features],
+                        }
+                        for projection in service.feature_view_projections
+                    ],
+                    "tags": dict(service.tags),
+                }
+                for service in services
             },
         }
 
-    def historical_features(self, entity_df: pd.DataFrame, feature_refs: list[str]) -> pd.DataFrame:
-        """Point-in-time join of the features onto the entity rows (Feast's offline store)."""
-        job = self.store().get_historical_features(entity_df=entity_df, features=feature_refs)
-        return job.to_df()
+    def historical_features(
+        self, entity_df: pd.DataFrame, feature_refs: list[str] | None = None, service: str = ""
+    ) -> pd.DataFrame:
+        """Point-in-time join of the features (refs, or the named feature service's) onto the
+        entity rows (Feast's offline store)."""
+        store = self.store()
+        features = store.get_feature_service(service) if service else feature_refs
+        return store.get_historical_features(entity_df=entity_df, features=features).to_df()
 
 
 def _culprit(repo: Path, output: str) -> str:

@@ -1,8 +1,6 @@
 """Saved datasets (`FeatureStore.create_saved_dataset`) with the ASOF store and the stock one.
 
-One copy of the project's feature repo, applied once with `feast apply` (the real CLI, in a
-child process, as the pipeline runs it), holds the ASOF store; a second `feature_store.yaml`
-next to it shares that registry and the same feature file but says `type: duckdb`. For each
+Both stores read the project's feature repo, applied once (conftest.py). For each
 destination (a new `.parquet` file, an existing directory as Feast's own tests pass, a new
 directory, an existing path with and without `allow_overwrite`) both stores must do the same:
 raise the same error, or leave the same files and read back the same rows through
@@ -11,58 +9,17 @@ raise the same error, or leave the same files and read back the same rows throug
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from training_assets_tests.conftest import SMALL_SAMPLE, copy_feature_repo
-
-STORE_TYPE = "training_assets.feast_offline_store.asof_store.DuckDBAsOfOfflineStore"
 REFS = ["driver_stats:conv_rate", "driver_stats:acc_rate", "driver_stats:avg_daily_trips"]
 
 
 @pytest.fixture(scope="module")
-def stores(tmp_path_factory: pytest.TempPathFactory):
-    """{"ours": FeatureStore on the ASOF store, "stock": on `duckdb`}, one registry."""
-    from feast import FeatureStore
-
-    from training_assets.resources.feast_store import FeastResource
-    from training_assets.sample_data import write_sample_data
-
-    root = tmp_path_factory.mktemp("saved_dataset")
-    repo = root / "feature_repo"
-    copy_feature_repo(repo)
-    features_path, _ = write_sample_data(root / "data", SMALL_SAMPLE)
-    with pytest.MonkeyPatch.context() as env:
-        env.setenv("DRIVER_STATS_PATH", str(features_path))
-        FeastResource(repo_path=str(repo), always_apply=True).apply()
-
-    config = (repo / "feature_store.yaml").read_text()
-    assert f"type: {STORE_TYPE}" in config
-    stock_repo = root / "stock_repo"
-    stock_repo.mkdir()
-    stock_config = config.replace(f"type: {STORE_TYPE}", "type: duckdb").replace(
-        "registry: data/registry.db", f"registry: {repo / 'data' / 'registry.db'}"
-    )
-    # The stock store has no memory_limit setting.
-    stock_config = re.sub(r"\n  memory_limit: .*\n", "\n", stock_config)
-    (stock_repo / "feature_store.yaml").write_text(stock_config)
-    return {
-        "ours": FeatureStore(repo_path=str(repo)),
-        "stock": FeatureStore(repo_path=str(stock_repo)),
-    }
-
-
-@pytest.fixture(scope="module")
-def entity_df() -> pd.DataFrame:
-    """The sample labels, nanosecond timestamps (pandas' default), some rows twice."""
-    from training_assets.sample_data import driver_orders_table
-
-    labels = driver_orders_table(SMALL_SAMPLE).to_pandas()
-    labels["event_timestamp"] = labels["event_timestamp"].astype("datetime64[ns, UTC]")
-    return pd.concat([labels, labels.head(25)], ignore_index=True)
+def stores(applied_repo):
+    return applied_repo.stores
 
 
 def _layout(path: Path) -> str | list[str]:
