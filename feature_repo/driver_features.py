@@ -6,7 +6,7 @@ the pipeline reads them from here (through the Feast registry) instead of copyin
 
 from datetime import timedelta
 
-from feast import Entity, FeatureView, Field, FileSource, ValueType
+from feast import Entity, FeatureService, FeatureView, Field, FileSource, ValueType
 from feast.types import Float32, Int32
 
 from training_assets.settings import value
@@ -43,5 +43,15 @@ driver_stats = FeatureView(
     ],
     source=driver_stats_source,
     online=False,
+    tags={"team": "ml-platform"},
+)
+
+# What the model trains on: `training_frame` joins exactly this service's features (its
+# projection of driver_stats, recorded by `feast apply` in the `feast_registry` asset), the
+# same frame as `store.get_historical_features(features=store.get_feature_service(...))`.
+driver_training = FeatureService(
+    name="driver_training",
+    features=[driver_stats[["conv_rate", "acc_rate", "avg_daily_trips"]]],
+    description="Features of the trip-completion model.",
     tags={"team": "ml-platform"},
 )

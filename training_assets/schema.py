@@ -10,6 +10,9 @@ LABEL_CLASSES = (0, 1)
 FEATURE_VIEW = "driver_stats"
 FEATURES = ("conv_rate", "acc_rate", "avg_daily_trips")
 FEATURE_REFS = tuple(f"{FEATURE_VIEW}:{name}" for name in FEATURES)
+# The Feast feature service (feature_repo/driver_features.py) the training frame is built
+# from; it must select exactly FEATURES from FEATURE_VIEW.
+FEATURE_SERVICE = "driver_training"
 # Value ranges of the features: (min, max), None for no bound. Integral features (declared
 # Int* in Feast) must also hold whole numbers.
 FEATURE_RANGES: dict[str, tuple[float | None, float | None]] = {

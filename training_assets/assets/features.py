@@ -20,11 +20,18 @@ from training_assets.domain.training_frame import (
     feature_lineage,
     frame_metadata,
     ordered,
+    service_features,
 )
 from training_assets.io_managers.files import LINEAGE_ATTR, content_hash
 from training_assets.resources.feast_store import FeastResource
 from training_assets.resources.labels import LabelsResource
-from training_assets.schema import ENTITY_KEY, FEATURE_REFS, FEATURE_VIEW, FEATURES
+from training_assets.schema import (
+    ENTITY_KEY,
+    FEATURE_REFS,
+    FEATURE_SERVICE,
+    FEATURE_VIEW,
+    FEATURES,
+)
 
 GROUP = "features"
 
@@ -84,13 +91,27 @@ def training_frame(
             f"Feature view {FEATURE_VIEW!r} in {feast.repo_path} does not declare {missing}; "
             f"it declares {sorted(declared)}."
         )
+    service = feast_registry.get("feature_services", {}).get(FEATURE_SERVICE)
     offline_store = feast_registry.get("offline_store", {})
-    plan = offline_store.get("feature_views", {}).get(FEATURE_VIEW)
+    if service is not None:
+        # The service's projection: its features, in its order (checked to be FEATURES).
+        features = service_features(service, feast.repo_path)
+        plans = offline_store.get("feature_services", {}).get(FEATURE_SERVICE)
+        plan = plans[0] if plans else None
+    else:
+        context.log.warning(
+            f"Feature service {FEATURE_SERVICE!r} is not in the registry of {feast.repo_path}: "
+            f"joining {list(FEATURE_REFS)}."
+        )
+        features = list(FEATURES)
+        plan = offline_store.get("feature_views", {}).get(FEATURE_VIEW)
     if plan is not None:
         check_feature_source(plan, declared)
         label_rows = labels.read_arrow()
         label_count = label_rows.num_rows
-        table = asof_frame(label_rows, plan, offline_store.get("duckdb_settings", {}), declared)
+        table = asof_frame(
+            label_rows, plan, offline_store.get("duckdb_settings", {}), declared, features
+        )
         del label_rows
         check_joined_features(table, plan)
         metadata = frame_metadata(table)
@@ -101,7 +122,10 @@ def training_frame(
     else:
         label_rows = labels.read()
         label_count = len(label_rows)
-        joined = feast.historical_features(label_rows, list(FEATURE_REFS))
+        if service is not None:
+            joined = feast.historical_features(label_rows, service=FEATURE_SERVICE)
+        else:
+            joined = feast.historical_features(label_rows, list(FEATURE_REFS))
         frame = ordered(joined, declared)
         table = pa.Table.from_pandas(frame, preserve_index=False)
         view = feast_registry["feature_views"][FEATURE_VIEW]
@@ -109,7 +133,8 @@ def training_frame(
         metadata = frame_metadata(table)
     context.log.info(
         f"Point-in-time join by the {offline_store.get('type', 'configured')} offline store: "
-        f"{len(frame)} rows."
+        f"{len(frame)} rows, features of "
+        f"{f'feature service {FEATURE_SERVICE!r}' if service else 'feature refs'}."
     )
     if len(frame) != label_count:
         # Every label row must survive the join; anything else is a bug in retrieval.
@@ -117,12 +142,13 @@ def training_frame(
             f"Point-in-time join returned {len(frame)} rows for {label_count} label rows."
         )
     version = content_hash(frame)
-    features = feature_lineage(feast_registry)
+    lineage = feature_lineage(feast_registry, FEATURE_SERVICE if service else None)
     # Written into the stored file's footer with the version: what the frame was made from.
     frame.attrs[LINEAGE_ATTR] = {
         "content_hash": version,
-        "features": features,
+        "features": lineage,
         "labels": {"path": labels.path},
     }
-    metadata["feature_views"] = dg.MetadataValue.json(features)
+    metadata["feature_service"] = lineage["feature_service"] or ""
+    metadata["feature_views"] = dg.MetadataValue.json(lineage["feature_views"])
     return dg.Output(frame, metadata=metadata, data_version=dg.DataVersion(version))

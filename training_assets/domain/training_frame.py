@@ -15,8 +15,10 @@ from training_assets.feast_offline_store.asof_join import (
     PointInTimeJoin,
 )
 from training_assets.schema import (
+    ENTITY_KEY,
     EVENT_TIMESTAMP,
     FEAST_TO_PANDAS_DTYPE,
+    FEATURE_SERVICE,
     FEATURE_VIEW,
     FEATURES,
     TRAINING_FRAME_COLUMNS,
@@ -24,14 +26,17 @@ from training_assets.schema import (
 )
 
 
-def feature_lineage(feast_registry: dict[str, Any]) -> dict[str, Any]:
+def feature_lineage(feast_registry: dict[str, Any], service: str | None) -> dict[str, Any]:
     """Which Feast definitions the frame was built from: the project, the feature service and
-    each feature view with a fingerprint of its definition (entities, features and types,
-    ttl, source), so a changed definition shows on the next model version."""
+    its features, and each feature view with a fingerprint of its definition (entities,
+    features and types, ttl, source), so a changed definition shows on the next model
+    version."""
     views = feast_registry.get("feature_views", {})
+    described = feast_registry.get("feature_services", {}).get(service or "", {})
     return {
         "project": feast_registry.get("project"),
-        "feature_service": feast_registry.get("training_feature_service"),
+        "feature_service": service,
+        "feature_refs": described.get("feature_refs") or [f"{FEATURE_VIEW}:{n}" for n in FEATURES],
         "feature_views": {
             name: {
                 "fingerprint": _fingerprint(view),
@@ -45,6 +50,27 @@ def feature_lineage(feast_registry: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def service_features(service: dict[str, Any], repo_path: str) -> list[str]:
+    """The feature service's features, which must be FEATURES of FEATURE_VIEW (what the model,
+    the checks and the drift report are written for), joined on the labels' ENTITY_KEY."""
+    projections = service["projections"]
+    features = [name for projection in projections for name in projection["features"]]
+    problem = None
+    if [p["feature_view"] for p in projections] != [FEATURE_VIEW]:
+        problem = f"selects from {[p['feature_view'] for p in projections]}"
+    elif projections[0]["join_key_map"]:
+        problem = f"maps join keys {projections[0]['join_key_map']}"
+    elif sorted(features) != sorted(FEATURES) or len(set(features)) != len(features):
+        problem = f"selects {features}"
+    if problem:
+        raise ValueError(
+            f"Feature service {FEATURE_SERVICE!r} in {repo_path} {problem}; the training "
+            f"frame needs exactly {list(FEATURES)} of feature view {FEATURE_VIEW!r}, joined on "
+            f"{ENTITY_KEY!r}."
+        )
+    return features
+
+
 def _fingerprint(definition: dict[str, Any]) -> str:
     text = json.dumps(definition, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
@@ -55,9 +81,10 @@ def asof_frame(
     plan: dict[str, Any],
     settings: dict[str, Any],
     declared: dict[str, str],
+    features: list[str] | tuple[str, ...] = FEATURES,
 ) -> pa.Table:
     """The join in DuckDB, sorted there; then what `ordered` does to the dtypes."""
-    spec = FeatureViewSpec.from_dict(plan).with_features(FEATURES)
+    spec = FeatureViewSpec.from_dict(plan).with_features(features)
     joined = PointInTimeJoin(
         label_rows,
         EVENT_TIMESTAMP,

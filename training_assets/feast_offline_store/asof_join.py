@@ -294,7 +294,30 @@ class PointInTimeJoin:
         with self._query() as (con, sql):
             return con.sql(sql).to_arrow_table()
 
-    def to_parquet(self, path: str | Path) -> None:
-        """Stream the result into one Parquet file (no Arrow or pandas copy in Python)."""
+    def to_parquet(self, path: str | Path, microsecond_timestamps: bool = False) -> None:
+        """Stream the result into one Parquet file (no Arrow or pandas copy in Python).
+
+        `microsecond_timestamps` writes nanosecond timestamp columns (e.g. from a pandas
+        entity frame) as microseconds, as Feast's ibis-based stores do: DuckDB cannot
+        filter a nanosecond `TIMESTAMPTZ` column read back from Parquet against a timestamp
+        (ConversionException), which is what Feast does when it reads a saved dataset.
+        """
         with self._query() as (con, sql):
+            if microsecond_timestamps:
+                sql = _microsecond_timestamps(con, sql)
             con.execute(f"COPY ({sql}) TO {_literal(str(path))} (FORMAT parquet)")
+
+
+def _microsecond_timestamps(con: duckdb.DuckDBPyConnection, sql: str) -> str:
+    """`sql` with its nanosecond timestamp columns cast to microseconds, columns in order."""
+    casts = {"TIMESTAMP_NS": "TIMESTAMP", "TIMESTAMPTZ_NS": "TIMESTAMPTZ"}
+    columns = [(row[0], row[1]) for row in con.execute(f"DESCRIBE {sql}").fetchall()]
+    if not any(kind in casts for _, kind in columns):
+        return sql
+    select = [
+        f"CAST({_ident(name)} AS {casts[kind]}) AS {_ident(name)}"
+        if kind in casts
+        else _ident(name)
+        for name, kind in columns
+    ]
+    return f"SELECT {', '.join(select)} FROM ({sql})"

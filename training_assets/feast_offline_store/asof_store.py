@@ -17,7 +17,9 @@ whose batch source is not a local Parquet `FileSource`, and substrait on-demand 
 
 from __future__ import annotations
 
+import copy
 import os
+import uuid
 from dataclasses import asdict
 from datetime import datetime
 from pathlib import Path
@@ -27,6 +29,7 @@ import pandas as pd
 import pyarrow as pa
 from feast.data_format import ParquetFormat
 from feast.errors import SavedDatasetLocationAlreadyExists
+from feast.feature_service import FeatureService
 from feast.feature_view import FeatureView
 from feast.infra.offline_stores.duckdb import DuckDBOfflineStore, DuckDBOfflineStoreConfig
 from feast.infra.offline_stores.file_source import FileSource
@@ -116,6 +119,17 @@ def entity_arrow(entity_df: pd.DataFrame | pa.Table, event_timestamp: str) -> pa
     return pa.Table.from_pandas(entity_df, preserve_index=False)
 
 
+def _microsecond_timestamps(table: pa.Table) -> pa.Table:
+    """Nanosecond timestamp columns as microseconds (what the stock store's jobs return)."""
+    fields = [
+        pa.field(f.name, pa.timestamp("us", f.type.tz), f.nullable, f.metadata)
+        if pa.types.is_timestamp(f.type) and f.type.unit == "ns"
+        else f
+        for f in table.schema
+    ]
+    return table.cast(pa.schema(fields, table.schema.metadata), safe=False)
+
+
 class AsOfRetrievalJob(RetrievalJob):
     """The point-in-time join, run when the result is asked for (Arrow, pandas or Parquet)."""
 
@@ -126,8 +140,10 @@ class AsOfRetrievalJob(RetrievalJob):
         full_feature_names: bool,
         feature_refs: list[str],
         keys: list[str],
+        repo_path: str | Path | None = None,
     ) -> None:
         super().__init__()
+        self._repo_path = repo_path
         self.join = join
         self._on_demand_feature_views = on_demand_feature_views
         self._full_feature_names = full_feature_names
@@ -166,11 +182,40 @@ class AsOfRetrievalJob(RetrievalJob):
         allow_overwrite: bool = False,
         timeout: int | None = None,
     ) -> None:
+        """Save the rows for `FeatureStore.create_saved_dataset`, as the stock store does.
+
+        Feast's duckdb store (`duckdb._write_data_source`, mode "overwrite") resolves the
+        path against the repo path, refuses an existing path unless `allow_overwrite`, writes
+        one file when the path ends in `.parquet` and otherwise treats it as a directory and
+        adds a new `<uuid>-0.parquet` file to it (files already there stay). Local Parquet
+        is written here straight from DuckDB, with microsecond timestamps as the stock store
+        writes them (Feast reads the dataset back with a timestamp filter that DuckDB cannot
+        apply to nanosecond ones). Any other storage (Delta, remote, Lance, Iceberg) goes to
+        the stock writer with the rows as Arrow. On-demand features are included, computed
+        by `to_arrow` (the stock job writes its table without them).
+        """
         source = storage.to_data_source()
-        assert isinstance(source, FileSource), "saved datasets of this store are Parquet files"
-        if os.path.exists(source.path) and not allow_overwrite:
+        local_parquet = (
+            type(source) is FileSource
+            and (source.file_format is None or isinstance(source.file_format, ParquetFormat))
+            and "://" not in source.path
+        )
+        if not local_parquet or self._on_demand_feature_views:
+            import ibis
+            from feast.infra.offline_stores.duckdb import _write_data_source
+
+            table = _microsecond_timestamps(self.to_arrow(timeout=timeout))
+            _write_data_source(
+                ibis.memtable(table), source, self._repo_path, "overwrite", allow_overwrite
+            )
+            return
+        path = FileSource.get_uri_for_file_path(self._repo_path, source.path)
+        if os.path.exists(path) and not allow_overwrite:
             raise SavedDatasetLocationAlreadyExists(location=source.path)
-        self.to_parquet(source.path)
+        if not path.endswith(".parquet"):
+            os.makedirs(path, exist_ok=True)
+            path = os.path.join(path, f"{uuid.uuid4().hex}-0.parquet")
+        self.join.to_parquet(path, microsecond_timestamps=True)
 
     @property
     def metadata(self) -> RetrievalMetadata | None:
@@ -253,11 +298,38 @@ class DuckDBAsOfOfflineStore(DuckDBOfflineStore):
             full_feature_names,
             feature_refs,
             keys=[name for name in entity.column_names if name != event_timestamp],
+            repo_path=config.repo_path,
         )
 
 
-def asof_plan(config: RepoConfig, views: list[FeatureView]) -> dict[str, Any]:
-    """The configured offline store and, when it is this one, every view's join plan.
+def service_views(
+    service: FeatureService, views: list[FeatureView]
+) -> list[tuple[FeatureView, list[str]]]:
+    """Each projection of the service as Feast retrieves it: the view with the projection
+    applied (alias, join key map, the selected features) and the projection's feature refs
+    (what `FeatureStore.get_historical_features(features=service)` hands the store)."""
+    by_name = {view.name: view for view in views}
+    resolved = []
+    for projection in service.feature_view_projections:
+        if projection.name not in by_name:
+            raise ValueError(
+                f"Feature service {service.name!r} selects from {projection.name!r}, which is "
+                "not a feature view of this repo (on-demand views are not supported here)."
+            )
+        view = by_name[projection.name].with_projection(copy.copy(projection))
+        refs = [f"{projection.name_to_use()}:{field.name}" for field in projection.features]
+        resolved.append((view, refs))
+    return resolved
+
+
+def asof_plan(
+    config: RepoConfig,
+    views: list[FeatureView],
+    services: list[FeatureService] | None = None,
+) -> dict[str, Any]:
+    """The configured offline store and, when it is this one, every view's join plan and
+    every feature service's (one plan per projection, only the service's features, in its
+    order: the join `get_historical_features(features=service)` runs).
 
     JSON-able, for the `feast_registry` asset: `training_frame` reads it to run the join
     without importing Feast.
@@ -271,4 +343,14 @@ def asof_plan(config: RepoConfig, views: list[FeatureView]) -> dict[str, Any]:
             for view in views
             if not asof_supported(view)
         }
+        plan["feature_services"] = {}
+        for service in services or []:
+            try:
+                resolved = service_views(service, views)
+            except ValueError:
+                continue
+            if not any(asof_supported(view) for view, _ in resolved):
+                plan["feature_services"][service.name] = [
+                    feature_view_spec(view, refs).to_dict() for view, refs in resolved
+                ]
     return plan

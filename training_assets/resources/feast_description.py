@@ -15,17 +15,20 @@ MARKER = "FEAST_REGISTRY_DESCRIPTION "
 
 
 def describe_store(store: FeatureStore) -> dict[str, Any]:
-    """Entities and feature views in the registry, with feature types and ttl.
+    """Entities, feature views and feature services in the registry, with feature types and
+    ttl.
 
     `offline_store` names the configured offline store; for the ASOF store it also holds
-    each view's join plan and the DuckDB settings, so `training_frame` runs the same join
-    without importing Feast.
+    each view's and each service's join plan and the DuckDB settings, so `training_frame`
+    runs the same join without importing Feast.
     """
     from training_assets.feast_offline_store.asof_store import asof_plan
 
+    views = store.list_feature_views()
+    services = store.list_feature_services()
     return {
         "project": store.project,
-        "offline_store": asof_plan(store.config, store.list_feature_views()),
+        "offline_store": asof_plan(store.config, views, services),
         "entities": {
             entity.name: {
                 "join_key": entity.join_key,
@@ -42,6 +45,28 @@ def describe_store(store: FeatureStore) -> dict[str, Any]:
                 "timestamp_field": view.batch_source.timestamp_field,
                 "created_timestamp_column": view.batch_source.created_timestamp_column,
             }
-            for view in store.list_feature_views()
+            for view in views
+        },
+        # What `get_historical_features(features=store.get_feature_service(name))` asks
+        # for: per projection the feature view, its alias and join key map, the features.
+        "feature_services": {
+            service.name: {
+                "feature_refs": [
+                    f"{projection.name_to_use()}:{field.name}"
+                    for projection in service.feature_view_projections
+                    for field in projection.features
+                ],
+                "projections": [
+                    {
+                        "feature_view": projection.name,
+                        "name_alias": projection.name_alias,
+                        "join_key_map": dict(projection.join_key_map),
+                        "features": [field.name for field in projection.features],
+                    }
+                    for projection in service.feature_view_projections
+                ],
+                "tags": dict(service.tags),
+            }
+            for service in services
         },
     }

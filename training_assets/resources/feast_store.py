@@ -99,10 +99,14 @@ class FeastResource(dg.ConfigurableResource):
 
         return describe_store(self.store())
 
-    def historical_features(self, entity_df: pd.DataFrame, feature_refs: list[str]) -> pd.DataFrame:
-        """Point-in-time join of the features onto the entity rows (Feast's offline store)."""
-        job = self.store().get_historical_features(entity_df=entity_df, features=feature_refs)
-        return job.to_df()
+    def historical_features(
+        self, entity_df: pd.DataFrame, feature_refs: list[str] | None = None, service: str = ""
+    ) -> pd.DataFrame:
+        """Point-in-time join of the features (refs, or the named feature service's) onto the
+        entity rows (Feast's offline store)."""
+        store = self.store()
+        features = store.get_feature_service(service) if service else feature_refs
+        return store.get_historical_features(entity_df=entity_df, features=features).to_df()
 
 
 def _culprit(repo: Path, output: str) -> str:

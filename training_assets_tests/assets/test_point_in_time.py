@@ -10,6 +10,7 @@ input checks (assets/test_input_checks.py); the join itself keeps such rows with
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 
 import dagster as dg
@@ -205,3 +206,45 @@ def test_randomized_against_reference(short_ttl_project, seed):
     assert len(ours) == len(labels)
     assert ours[list(FEATURES)].isna().any(axis=1).sum() > 0, "the case should include gaps"
     assert_same_frame(ours, expected)
+
+
+def test_frame_comes_from_the_feature_service(project):
+    """training_frame joins the features of the `driver_training` service that `feast apply`
+    recorded, and refuses a service that does not select the features the model needs."""
+    resources = build_resources()
+    result = dg.materialize([feast_registry, training_frame], resources=resources)
+    assert result.success
+    registry = result.output_for_node("feast_registry")
+    assert registry["feature_services"]["driver_training"]["projections"][0]["features"] == list(
+        FEATURES
+    )
+    materialization = result.asset_materializations_for_node("training_frame")[0]
+    assert materialization.metadata["feature_service"].value == "driver_training"
+    frame = result.output_for_node("training_frame")
+
+    # With Feast's stock duckdb store, training_frame asks Feast for the service: same frame.
+    config = project.feature_repo / "feature_store.yaml"
+    asof = config.read_text()
+    stock = re.sub(r"\n  type: training_assets\S+\n", "\n  type: duckdb\n", asof)
+    stock = re.sub(r"\n  memory_limit: \S+\n", "\n", stock)  # not a setting of `duckdb`
+    assert "\n  type: duckdb\n" in stock
+    config.write_text(stock)
+    result = dg.materialize([feast_registry, training_frame], resources=resources)
+    assert result.output_for_node("feast_registry")["offline_store"] == {"type": "duckdb"}
+    materialization = result.asset_materializations_for_node("training_frame")[0]
+    assert materialization.metadata["feature_service"].value == "driver_training"
+    pd.testing.assert_frame_equal(
+        result.output_for_node("training_frame"), frame, check_exact=True, check_dtype=False
+    )
+    config.write_text(asof)
+
+    definitions = project.feature_repo / "driver_features.py"
+    source = definitions.read_text()
+    selection = 'driver_stats[["conv_rate", "acc_rate", "avg_daily_trips"]]'
+    assert selection in source
+    definitions.write_text(source.replace(selection, 'driver_stats[["conv_rate", "acc_rate"]]'))
+    with pytest.raises(
+        ValueError,
+        match=r"Feature service 'driver_training' .* selects \['conv_rate', 'acc_rate'\]",
+    ):
+        dg.materialize([feast_registry, training_frame], resources=resources)
