@@ -18,6 +18,7 @@ from training_assets.domain.evaluation_plots import evaluation_plots
 from training_assets.domain.mlflow_logging import (
     load_pyfunc,
     log_dataset,
+    log_feast_lineage,
     pip_requirements,
     schema_sample,
 )
@@ -58,6 +59,10 @@ def model(
         with mlflow.start_run(run_id=run_id):
             mlflow.log_params({**config.model_dump(), "train_rows": len(train_set)})
             log_dataset(train_set, "train_set", "training", TARGET)
+            stored = train_set.attrs.get(STORED_ATTR)
+            frame = (stored.lineage.get("derived_from") or {}) if stored else {}
+            if (frame.get("lineage") or {}).get("features"):
+                log_feast_lineage(frame["lineage"]["features"])
             sample = schema_sample(features)
             model_info = mlflow.sklearn.log_model(
                 sk_model=estimator,
@@ -82,7 +87,6 @@ def model(
             "intercept": float(estimator.intercept_),
         }
     )
-    stored = train_set.attrs.get(STORED_ATTR)
     return {
         "model_uri": model_info.model_uri,
         "model_id": model_info.model_id,

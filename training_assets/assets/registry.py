@@ -77,7 +77,11 @@ def lineage_tags(model: dict[str, Any], test_set: StoredVersion) -> dict[str, st
             sort_keys=True,
         ),
     }
-    tags[LINEAGE_KEY_TAG] = lineage_key(tags["training_frame_data_version"], code, run_config)
+    # The same data, code and run config, and the same Feast definitions (a changed ttl, say,
+    # is a new version even where it changes no row).
+    data = [tags["training_frame_data_version"], tags["feast.feature_service"]]
+    data.append(tags["feast.feature_views"])
+    tags[LINEAGE_KEY_TAG] = lineage_key("/".join(data), code, run_config)
     return tags
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from functools import cache
 from importlib import metadata
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -64,6 +64,33 @@ def log_dataset(frame: pd.DataFrame, name: str, role: str, target: str) -> None:
     # `PandasDataset.schema` is a cached property: set, MLflow does not scan every value.
     dataset.__dict__["schema"] = infer_signature(schema_sample(frame)).inputs
     mlflow.log_input(dataset, context=role)
+
+
+def log_feast_lineage(features: dict[str, Any]) -> None:
+    """The Feast features of the active run as Feast's MLflow integration (`feast.mlflow`,
+    Feast 0.67) records them: run tags `feast.project`, `feast.feature_service`,
+    `feast.feature_views`, `feast.feature_refs`, and the artifact `feast_features.json` (the
+    refs), so Feast's `resolve_features("models:/<name>/<version>")` finds the service.
+
+    Recorded here rather than through `feast.mlflow`: that needs a `FeatureStore` (and
+    `import feast`, ~9 s) in the run process, which never calls Feast (training_frame runs
+    the recorded join plan); its tags are set only by a `get_historical_features` inside an
+    MLflow run; its `log_model` returns no model info and takes no `name=` (MLflow 3); its
+    `register_model` takes no tags; and its `start_run` switches to an experiment named
+    after the Feast project (feast/mlflow_integration/client.py)."""
+    import mlflow
+
+    refs = list(features.get("feature_refs") or [])
+    views = sorted({ref.split(":")[0] for ref in refs})
+    mlflow.set_tags(
+        {
+            "feast.project": str(features.get("project")),
+            "feast.feature_service": str(features.get("feature_service") or ""),
+            "feast.feature_views": ",".join(views),
+            "feast.feature_refs": ",".join(refs),
+        }
+    )
+    mlflow.log_dict(refs, "feast_features.json")
 
 
 @cache

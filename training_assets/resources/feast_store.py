@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -57,15 +59,19 @@ class FeastResource(dg.ConfigurableResource):
 
         repo = self._check_repo()
         stamp = AppliedStamp.for_repo(repo)
-        if stamp is not None and not self.always_apply:
-            description = stamp.current_description()
-            if description is not None:
-                return {"feast_apply_output": "", "applied": False, **description}
-        if stamp is not None:
-            stamp.remove()  # a failed apply may leave the registry half-written
-        applied = self._apply_in_child(repo)
-        if stamp is not None:
-            stamp.save(applied["description"])
+        # Feast's file registry is not safe for concurrent writers: runs started together
+        # (two CLIs, or the CLI beside a UI run) apply one after the other; the second then
+        # finds the stamp current and skips.
+        with _exclusive(stamp.registry.parent if stamp else repo):
+            if stamp is not None and not self.always_apply:
+                description = stamp.current_description()
+                if description is not None:
+                    return {"feast_apply_output": "", "applied": False, **description}
+            if stamp is not None:
+                stamp.remove()  # a failed apply may leave the registry half-written
+            applied = self._apply_in_child(repo)
+            if stamp is not None:
+                stamp.save(applied["description"])
         return {
             "feast_apply_output": applied["output"],
             "applied": True,
@@ -107,6 +113,21 @@ class FeastResource(dg.ConfigurableResource):
         store = self.store()
         features = store.get_feature_service(service) if service else feature_refs
         return store.get_historical_features(entity_df=entity_df, features=features).to_df()
+
+
+@contextmanager
+def _exclusive(directory: Path) -> Iterator[None]:
+    """Hold an exclusive lock on `<directory>/.feast_apply.lock` (released on exit, also
+    when the process dies)."""
+    import fcntl
+
+    directory.mkdir(parents=True, exist_ok=True)
+    with open(directory / ".feast_apply.lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _culprit(repo: Path, output: str) -> str:

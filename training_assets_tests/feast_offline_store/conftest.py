@@ -15,7 +15,7 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from training_assets_tests.conftest import SMALL_SAMPLE, copy_feature_repo
+from training_assets_tests.support.project import SMALL_SAMPLE, copy_feature_repo
 
 STORE_TYPE = "training_assets.feast_offline_store.asof_store.DuckDBAsOfOfflineStore"
 
