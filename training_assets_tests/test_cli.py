@@ -114,5 +114,5 @@ def test_failing_check_exits_non_zero_and_names_the_check(project):
     assert "training_frame_volume" in result.stderr
     # The log names the expectation, the setting and the observed value.
     assert VOLUME_FAILURE in result.stderr, result.stderr[-3000:]
-    assert not (project.storage_dir / "model.json").exists()
-    assert not (project.storage_dir / "registered_model_version.json").exists()
+    assert project.stored("model") is None
+    assert project.stored("registered_model_version") is None

@@ -72,7 +72,8 @@ def test_bad_feature_values_stop_the_graph_before_storing_and_the_registered_ver
     with dg.instance_for_test() as instance:
         defs, first = run_training(instance)
         assert first.success
-        stored_frame = (project.storage_dir / "training_frame.parquet").read_bytes()
+        stored_path = project.stored("training_frame")
+        stored_frame = stored_path.read_bytes()
 
         def out_of_range(features: pd.DataFrame) -> None:
             features["conv_rate"] = (features["conv_rate"] + 1.5).astype("float32")
@@ -87,7 +88,8 @@ def test_bad_feature_values_stop_the_graph_before_storing_and_the_registered_ver
     message = failure.step_failure_data.error.cause.message
     assert f"Feature source {project.features_path}, column 'conv_rate'" in message
     assert "400 label row(s) received values that are NaN or outside [0.0, 1.0]" in message
-    assert (project.storage_dir / "training_frame.parquet").read_bytes() == stored_frame
+    assert project.stored("training_frame") == stored_path
+    assert stored_path.read_bytes() == stored_frame
     # The registry and the stored registration still describe the first run's model.
     versions = project.mlflow_client().search_model_versions(f"name = '{MODEL_NAME}'")
     assert [str(v.version) for v in versions] == ["1"]

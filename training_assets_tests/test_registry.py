@@ -12,13 +12,14 @@ pytestmark = pytest.mark.slow
 MODEL_NAME = "sklearn-elastic-net-reg"
 
 
-def train(instance: dg.DagsterInstance, alpha: float) -> dg.ExecuteInProcessResult:
+def train(
+    instance: dg.DagsterInstance, alpha: float, force_new_version: bool = False
+) -> dg.ExecuteInProcessResult:
     job = build_definitions().resolve_job_def("training_job")
-    return job.execute_in_process(
-        instance=instance,
-        run_config={"ops": {"model": {"config": {"alpha": alpha}}}},
-        raise_on_error=False,
-    )
+    ops = {"model": {"config": {"alpha": alpha}}}
+    if force_new_version:
+        ops["registered_model_version"] = {"config": {"force_new_version": True}}
+    return job.execute_in_process(instance=instance, run_config={"ops": ops}, raise_on_error=False)
 
 
 def failed_checks(result: dg.ExecuteInProcessResult) -> list[str]:
@@ -72,8 +73,16 @@ def test_champion_challenger_promotion_and_rollback(project, monkeypatch):
             "1"
         ]
 
-        # 4. As good as the champion: promoted; the old champion becomes previous-champion.
-        second = train(instance, alpha=0.5)
+        # 4. The same data, code and config as version 1: nothing new to register.
+        same = train(instance, alpha=0.5)
+        assert same.success
+        assert registered(same)["version"] == "1"
+        assert registered(same)["unchanged_since_version"] == "1"
+        assert describe(client, MODEL_NAME) == {"champion": "1", "previous-champion": None}
+
+        # 5. Forced: as good as the champion, so promoted; the old champion becomes
+        #    previous-champion.
+        second = train(instance, alpha=0.5, force_new_version=True)
         assert second.success
         assert registered(second)["version"] == "2"
         assert registered(second)["aliases"] == ["champion"]

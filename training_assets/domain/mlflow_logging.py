@@ -58,6 +58,11 @@ def log_dataset(frame: pd.DataFrame, name: str, role: str, target: str) -> None:
     stored = frame.attrs.get(STORED_ATTR)
     source = stored.path if stored else name
     digest = stored.content_hash if stored and stored.content_hash else content_hash(frame)
+    # MLflow keeps one dataset per (name, digest) and experiment: a later run with the same
+    # content would be linked to the first run's file. Named after the stored version, each
+    # run's dataset points at its own immutable file.
+    if stored:
+        name = f"{name}@{stored.run_id[:8]}"
     dataset = mlflow.data.from_pandas(
         frame, source=source, targets=target, name=name, digest=digest
     )

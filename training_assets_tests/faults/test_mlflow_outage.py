@@ -82,7 +82,7 @@ def test_server_down_at_training_time_fails_clearly_within_bounds(project):
     for path in (project.root / "var").rglob("*"):
         if path.is_file():
             assert b"s3cret-pw" not in path.read_bytes(), path
-    assert not (project.storage_dir / "model.json").exists()
+    assert project.stored("model") is None
 
 
 def registry_state(server: MlflowServer) -> dict:

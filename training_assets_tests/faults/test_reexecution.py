@@ -58,8 +58,8 @@ def test_reexecute_from_failure_after_fixing_the_setting(project):
     lap("failing run")
     assert failed.returncode != 0
     assert "model_metrics_within_thresholds" in failed.stderr
-    model_before = (project.storage_dir / "model.json").read_text()
-    assert not (project.storage_dir / "registered_model_version.json").exists()
+    model_before = project.stored("model").read_text()
+    assert project.stored("registered_model_version") is None
 
     with dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(home))) as instance:
         [parent] = instance.get_runs()
@@ -83,8 +83,8 @@ def test_reexecute_from_failure_after_fixing_the_setting(project):
         assert started_steps(instance, parent.run_id) >= UPSTREAM_STEPS
 
     # The stored model is the parent run's, and it is now registered and the champion.
-    assert (project.storage_dir / "model.json").read_text() == model_before
-    registered = json.loads((project.storage_dir / "registered_model_version.json").read_text())
+    assert project.stored("model").read_text() == model_before
+    registered = json.loads(project.stored("registered_model_version").read_text())
     assert registered["run_id"] == json.loads(model_before)["run_id"]
     assert registered["version"] == "1"
     assert registered["aliases"] == ["champion"] and registered["promoted"]

@@ -7,6 +7,7 @@ coordinator. They must run one after the other and register versions 1 and 2 in 
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 
@@ -29,6 +30,9 @@ pytestmark = pytest.mark.slow
 MODEL_NAME = "sklearn-elastic-net-reg"
 
 
+FORCED = json.dumps({"ops": {"registered_model_version": {"config": {"force_new_version": True}}}})
+
+
 def test_two_simultaneous_launches_run_one_after_the_other(project):
     lap = Laps()
     home = project_dagster_home(project.root)
@@ -36,7 +40,8 @@ def test_two_simultaneous_launches_run_one_after_the_other(project):
     with running_daemon(project.root, env):
         launches = [
             subprocess.Popen(
-                dagster("job", "launch", "-j", "training_job", *MODULE),
+                # Both on the same data: forced, or the second would register nothing.
+                dagster("job", "launch", "-j", "training_job", *MODULE, "--config-json", FORCED),
                 cwd=project.root,
                 env=env,
                 stdout=subprocess.PIPE,

@@ -41,10 +41,9 @@ def load_rows(project, env) -> int:
 
 def test_sigkill_mid_write_keeps_the_previous_value(project):
     env = {**os.environ, **project.env()}
-    stored = project.storage_dir / "training_frame.parquet"
-
     first = run(materialize(SELECTION), project.root, env)
     assert first.returncode == 0, first.stderr[-3000:]
+    stored = project.stored("training_frame")
     before_hash, before_rows = sha256(stored), load_rows(project, env)
     assert before_rows == 400
 
@@ -56,7 +55,9 @@ def test_sigkill_mid_write_keeps_the_previous_value(project):
     hooked_env = {
         **env,
         "PYTHONPATH": str(write_hook(project.root / "hook", KILL_HOOK)),
-        "FAULT_TARGET_NAME": stored.name,
+        # Every training_frame version is `<run id>.parquet`: hang on the next .parquet
+        # rename into the training_frame folder.
+        "FAULT_TARGET_DIR": str(stored.parent),
         "FAULT_MARKER": str(marker),
     }
     killed = subprocess.Popen(
@@ -74,9 +75,11 @@ def test_sigkill_mid_write_keeps_the_previous_value(project):
         kill_group(killed)
     assert killed.returncode == -9
 
-    # The half-written temp file is there, the stored value is untouched and still loads.
-    temp = project.storage_dir / os.path.basename(temp_name)
+    # The half-written temp file is there, the stored version is untouched, still the latest,
+    # and still loads.
+    temp = stored.parent / os.path.basename(temp_name)
     assert temp.exists() and temp.stat().st_size == int(full_size) // 2
+    assert project.stored("training_frame") == stored
     assert sha256(stored) == before_hash
     assert load_rows(project, env) == before_rows
 
@@ -84,5 +87,6 @@ def test_sigkill_mid_write_keeps_the_previous_value(project):
     again = run(materialize(SELECTION), project.root, env)
     assert again.returncode == 0, again.stderr[-3000:]
     assert "RUN_SUCCESS" in again.stderr
-    assert sha256(stored) != before_hash
+    assert project.stored("training_frame") != stored
+    assert sha256(stored) == before_hash  # the earlier version is kept as it was
     assert load_rows(project, env) == 350

@@ -29,13 +29,16 @@ def registry_state(project: Project, model_name: str = "sklearn-elastic-net-reg"
 
 
 def project_fingerprint(project: Project) -> dict[str, Any]:
-    """Stored asset values, the registry, and the MLflow artifacts present so far.
+    """Stored asset versions, the registry, and the MLflow artifacts present so far.
 
     The Great Expectations reports under validation/ are left out: every check evaluation
-    writes its own report, which is a record of that run, not an earlier result.
+    writes its own report, which is a record of that run, not an earlier result. So is
+    feast_registry: it is stored before the inputs are checked, as a new version beside the
+    earlier ones (`assert_intact` checks those stay as they were).
     """
     return {
-        "assets": file_hashes(project.storage_dir, skip=("validation/",)),
+        "assets": file_hashes(project.storage_dir, skip=("validation/", "feast_registry/")),
+        "feast_registry": file_hashes(project.storage_dir / "feast_registry", skip=("LATEST",)),
         "registry": registry_state(project),
         "artifacts": file_hashes(project.mlflow_dir / "artifacts"),
     }
@@ -48,6 +51,8 @@ def assert_intact(before: dict[str, Any], after: dict[str, Any]) -> None:
     """
     assert after["assets"] == before["assets"]
     assert after["registry"] == before["registry"]
+    for name, digest in before["feast_registry"].items():
+        assert after["feast_registry"].get(name) == digest, f"feast_registry/{name} changed"
     changed = {
         name: digest
         for name, digest in before["artifacts"].items()

@@ -106,17 +106,19 @@ def free_port() -> int:
 
 
 # A sitecustomize.py on the child's PYTHONPATH: when the process renames a temp file onto a
-# file named FAULT_TARGET_NAME, it first cuts the temp file to half its size (a write that
-# got half-way), writes FAULT_MARKER and sleeps until killed. No hook in production code.
+# .parquet file in the folder FAULT_TARGET_DIR, it first cuts the temp file to half its size
+# (a write that got half-way), writes FAULT_MARKER and sleeps until killed. No hook in
+# production code.
 KILL_HOOK = textwrap.dedent(
     """
     import os, time
 
-    _target, _marker = os.environ.get("FAULT_TARGET_NAME"), os.environ.get("FAULT_MARKER")
+    _target, _marker = os.environ.get("FAULT_TARGET_DIR"), os.environ.get("FAULT_MARKER")
     _replace = os.replace
 
     def _replace_then_hang(src, dst, *args, **kwargs):
-        if _target and os.path.basename(os.fspath(dst)) == _target:
+        dst = os.fspath(dst)
+        if _target and os.path.dirname(dst) == _target and dst.endswith(".parquet"):
             size = os.path.getsize(src)
             os.truncate(src, size // 2)
             with open(_marker, "w") as marker:

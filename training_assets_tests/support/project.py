@@ -57,6 +57,11 @@ class Project:
     def tracking_uri(self) -> str:
         return f"sqlite:///{self.mlflow_dir / 'mlflow.db'}"
 
+    def stored(self, asset: str) -> Path | None:
+        """The latest stored version of `asset` (what `defs.load_asset_value` loads), or None."""
+        latest = self.storage_dir / asset / "LATEST"
+        return latest.parent / latest.read_text().strip() if latest.is_file() else None
+
     def mlflow_client(self):
         from mlflow import MlflowClient
 

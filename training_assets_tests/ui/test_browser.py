@@ -459,7 +459,7 @@ def _run_ui_scenario(ui, page, shots, project, expected_names, expected_edges, e
         shots.take(page, f"checks-{asset}.png", full_page=True)
 
     # 4. model_metrics: the metrics of this run, the plots, the MLflow link.
-    metrics = json.loads((project.storage_dir / "model_metrics.json").read_text())
+    metrics = json.loads(project.stored("model_metrics").read_text())
     page.goto(f"{ui.url}/assets/model_metrics", wait_until="networkidle")
     page.get_by_text("Latest materialization").wait_for()
     for name in ("rmse", "mae"):
