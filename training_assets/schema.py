@@ -26,8 +26,10 @@ TRAINING_FRAME_COLUMNS = (*LABEL_COLUMNS, *FEATURES)
 # Rows are sorted by these so every downstream result is reproducible.
 TRAINING_FRAME_SORT_KEYS = (EVENT_TIMESTAMP, ENTITY_KEY, TARGET)
 
-# The columns train_set and test_set hold: the features and the target.
-SPLIT_COLUMNS = (*FEATURES, TARGET)
+# The columns train_set and test_set hold: every column of the frame, so each split row keeps
+# its identity (event_timestamp, driver_id, trip_completed) and a later run can tell which
+# rows a model was trained on (the champion check's fair comparison set).
+SPLIT_COLUMNS = TRAINING_FRAME_COLUMNS
 
 # pandas dtypes of Feast's value types (features) and entity value types (join keys).
 FEAST_TO_PANDAS_DTYPE = {

@@ -299,9 +299,29 @@ class ModelValidationSettings(_Group):
     model_max_rmse: float = Field(default=0.2, gt=0, description="Largest acceptable test RMSE.")
     model_max_mae: float = Field(default=0.2, gt=0, description="Largest acceptable test MAE.")
     model_champion_tolerance: float = Field(
-        default=0.01,
+        default=0.0,
         ge=0,
-        description="How much higher than the champion's the new model's test RMSE may be.",
+        description=(
+            "The challenger passes when the upper bound of the interval for (challenger RMSE "
+            "- champion RMSE) is at most this: 0 = not worse, with the confidence below."
+        ),
+    )
+    model_comparison_min_rows: int = Field(
+        default=200,
+        ge=1,
+        description=(
+            "Fewest rows, neither model trained on, that champion and challenger must be "
+            "compared on; fewer fails the check."
+        ),
+    )
+    model_bootstrap_resamples: int = Field(
+        default=2000, ge=100, description="Paired bootstrap resamples of the comparison."
+    )
+    model_confidence_level: float = Field(
+        default=0.95, gt=0.5, lt=1, description="Confidence level of the comparison's interval."
+    )
+    model_bootstrap_seed: int = Field(
+        default=17, ge=0, description="Seed of the bootstrap: the same data, the same interval."
     )
     model_max_p95_ms_single_row: float = Field(
         default=50, gt=0, description="p95 latency limit of a one-row prediction (warns only)."

@@ -13,6 +13,8 @@ import dagster as dg
 from pydantic import Field
 
 from training_assets.assets import OWNERS
+from training_assets.domain import alias_history
+from training_assets.domain.alias_history import acting_user
 from training_assets.domain.check_history import newest_evaluation
 from training_assets.domain.registry import (
     LINEAGE_KEY_TAG,
@@ -85,18 +87,19 @@ def lineage_tags(model: dict[str, Any], test_set: StoredVersion) -> dict[str, st
     return tags
 
 
-def failed_blocking_checks(context: dg.AssetExecutionContext) -> list[str]:
-    """Blocking model checks whose newest result on the latest materialization of their
-    asset is missing or failed."""
-    failed = []
+def blocking_check_results(context: dg.AssetExecutionContext) -> dict[str, str | None]:
+    """Each blocking model check's newest result on the latest materialization of its asset:
+    its summary when it passed, None when it failed or never ran."""
+    results: dict[str, str | None] = {}
     for key in BLOCKING_MODEL_CHECKS:
         latest = context.instance.get_latest_materialization_event(key.asset_key)
         evaluation = latest and newest_evaluation(
             context.instance, key, latest.run_id, also_look_in=context.run.run_id
         )
-        if not (evaluation and evaluation.passed):
-            failed.append(key.name)
-    return failed
+        passed = bool(evaluation and evaluation.passed)
+        summary = evaluation.metadata.get("summary") if passed else None
+        results[key.name] = (str(summary.value) if summary else "passed") if passed else None
+    return results
 
 
 @dg.asset(
@@ -124,7 +127,8 @@ def registered_model_version(
     model_metrics: dict[str, float],
     test_set: StoredVersion,
 ) -> dict[str, Any]:
-    failed_checks = failed_blocking_checks(context)
+    results = blocking_check_results(context)
+    failed_checks = [name for name, summary in results.items() if summary is None]
     tags = {
         "dagster.run_id": context.run.run_id,
         **lineage_tags(model, test_set),
@@ -153,7 +157,15 @@ def registered_model_version(
         )
         promoted = not failed_checks
         if promoted:
-            promote(client, name, version)
+            reason = "; ".join(f"{check}: {summary}" for check, summary in results.items())
+            promote(
+                client,
+                name,
+                version,
+                by=f"Dagster run {context.run.run_id}",
+                user=acting_user(mlflow_tracking.tracking_uri),
+                reason=f"blocking checks passed: {reason}",
+            )
             outcome = f"registered version {version} and made it the champion"
         else:
             outcome = f"registered version {version}, not promoted: {failed_checks} not passed"
@@ -163,6 +175,7 @@ def registered_model_version(
             )
         aliases = sorted(client.get_model_version(name, version).aliases)
         version_url = mlflow_tracking.model_version_url(version)
+        moves = alias_history.history(client, name)
     registered = {
         "name": name,
         "version": version,
@@ -177,6 +190,7 @@ def registered_model_version(
             "outcome": outcome,
             "model_version": dg.MetadataValue.url(version_url),
             "source": model["model_uri"],
+            "champion_history": dg.MetadataValue.md(alias_history.markdown(moves)),
             **_lineage_metadata(tags),
         }
     )
@@ -194,6 +208,7 @@ def _unchanged(context, mlflow_tracking, client, same, tags) -> dict[str, Any]:
     )
     context.log.info(f"{name}: {outcome}")
     aliases = sorted(client.get_model_version(name, same.version).aliases)
+    moves = alias_history.history(client, name)
     registered = {
         "name": name,
         "version": str(same.version),
@@ -208,6 +223,7 @@ def _unchanged(context, mlflow_tracking, client, same, tags) -> dict[str, Any]:
             **{key: str(value) for key, value in registered.items()},
             "outcome": outcome,
             "model_version": dg.MetadataValue.url(mlflow_tracking.model_version_url(same.version)),
+            "champion_history": dg.MetadataValue.md(alias_history.markdown(moves)),
             **_lineage_metadata(tags),
         }
     )

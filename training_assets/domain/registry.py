@@ -11,6 +11,7 @@ import json
 import subprocess
 from typing import TYPE_CHECKING, Any
 
+from training_assets.domain import alias_history
 from training_assets.project import PROJECT_DIR
 from training_assets.resources.mlflow_tracking import MlflowResource, is_not_found, version_by_alias
 
@@ -134,10 +135,41 @@ def register_once(
     return version
 
 
-def promote(client: MlflowClient, name: str, version: str) -> None:
+def move_aliases(
+    client: MlflowClient, name: str, targets: dict[str, str], *, by: str, user: str, reason: str
+) -> list[alias_history.AliasMove]:
+    """Point each alias at its version and record every move that changes something."""
+    moves = []
+    for alias, version in targets.items():
+        current = version_by_alias(client, name, alias)
+        before = None if current is None else str(current.version)
+        if before == str(version):
+            continue
+        client.set_registered_model_alias(name, alias, version)
+        moves.append(
+            alias_history.AliasMove(
+                time=alias_history.now(),
+                alias=alias,
+                from_version=before,
+                to_version=str(version),
+                by=by,
+                user=user,
+                reason=reason,
+            )
+        )
+    alias_history.record(client, name, moves)
+    return moves
+
+
+def promote(
+    client: MlflowClient, name: str, version: str, *, by: str, user: str, reason: str
+) -> list[alias_history.AliasMove]:
     """`champion` to the new version; the old champion keeps its version as previous-champion.
-    Idempotent: promoting the current champion again changes nothing."""
+    Idempotent: promoting the current champion again changes (and records) nothing. The
+    champion moves last, so it always names a complete version."""
     current = version_by_alias(client, name, CHAMPION_ALIAS)
+    targets = {}
     if current is not None and str(current.version) != str(version):
-        client.set_registered_model_alias(name, PREVIOUS_CHAMPION_ALIAS, current.version)
-    client.set_registered_model_alias(name, CHAMPION_ALIAS, version)
+        targets[PREVIOUS_CHAMPION_ALIAS] = str(current.version)
+    targets[CHAMPION_ALIAS] = str(version)
+    return move_aliases(client, name, targets, by=by, user=user, reason=reason)
