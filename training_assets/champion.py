@@ -68,13 +68,12 @@ def set_champion(
 
 
 def _print_history(client, name: str) -> None:
-    moves = alias_history.history(client, name)
-    print(f"History ({len(moves)} move(s), newest first):")
-    for move in reversed(moves):
-        print(
-            f"  {move.time}  {move.alias}: {move.from_version or '-'} -> "
-            f"{move.to_version or '-'}  by {move.by}  user {move.user}\n    reason: {move.reason}"
-        )
+    events = alias_history.history(client, name)
+    print(f"History ({len(events)} event(s), newest first):")
+    for event in reversed(events):
+        print(f"  {event.time}  {event.describe()}")
+        print(f"    by {event.by}; user {event.user}")
+        print(f"    reason: {event.reason}")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -175,7 +175,7 @@ def registered_model_version(
             )
         aliases = sorted(client.get_model_version(name, version).aliases)
         version_url = mlflow_tracking.model_version_url(version)
-        moves = alias_history.history(client, name)
+        events = alias_history.history(client, name)
     registered = {
         "name": name,
         "version": version,
@@ -190,7 +190,7 @@ def registered_model_version(
             "outcome": outcome,
             "model_version": dg.MetadataValue.url(version_url),
             "source": model["model_uri"],
-            "champion_history": dg.MetadataValue.md(alias_history.markdown(moves)),
+            "champion_history": dg.MetadataValue.md(alias_history.markdown(events)),
             **_lineage_metadata(tags),
         }
     )
@@ -208,7 +208,7 @@ def _unchanged(context, mlflow_tracking, client, same, tags) -> dict[str, Any]:
     )
     context.log.info(f"{name}: {outcome}")
     aliases = sorted(client.get_model_version(name, same.version).aliases)
-    moves = alias_history.history(client, name)
+    events = alias_history.history(client, name)
     registered = {
         "name": name,
         "version": str(same.version),
@@ -223,7 +223,7 @@ def _unchanged(context, mlflow_tracking, client, same, tags) -> dict[str, Any]:
             **{key: str(value) for key, value in registered.items()},
             "outcome": outcome,
             "model_version": dg.MetadataValue.url(mlflow_tracking.model_version_url(same.version)),
-            "champion_history": dg.MetadataValue.md(alias_history.markdown(moves)),
+            "champion_history": dg.MetadataValue.md(alias_history.markdown(events)),
             **_lineage_metadata(tags),
         }
     )

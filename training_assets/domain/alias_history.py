@@ -1,10 +1,10 @@
 """The audit trail of the `champion` and `previous-champion` aliases, kept in MLflow.
 
-Every move of an alias (a promotion by a run, `make rollback`, a manual move with the
-command line) is one tag on the registered model: `alias_history.<time in ns>.<random>` =
-JSON {time, alias, from_version, to_version, by, user, reason}. One tag per move, written
-once and never edited, so two promotions at the same moment both land (no read-modify-write
-of a shared list) and the history survives as long as the registered model does.
+Every event that moves the aliases (a promotion by a run, `make rollback`, a manual move with
+the command line) is one tag on the registered model: `alias_history.<time in ns>.<random>`
+= JSON {time, moves: {alias: [from version, to version]}, by, user, reason}. One tag per
+event, written once and never edited, so two promotions at the same moment both land (no
+read-modify-write of a shared list) and the history lives as long as the registered model.
 """
 
 from __future__ import annotations
@@ -25,18 +25,21 @@ TAG_PREFIX = "alias_history."
 
 
 @dataclass(frozen=True)
-class AliasMove:
+class AliasEvent:
     time: str  # ISO 8601, UTC
-    alias: str
-    from_version: str | None
-    to_version: str | None
-    by: str  # the Dagster run id, or the command
-    user: str  # who moved it: the MLflow user, or the local OS user on a local store
+    moves: dict[str, list[str | None]]  # alias -> [from version, to version]
+    by: str  # the Dagster run, or the command
+    user: str  # who: the MLflow user, or the local OS user on a local store
     reason: str
 
     @property
     def when(self) -> datetime:
         return datetime.fromisoformat(self.time)
+
+    def describe(self) -> str:
+        return ", ".join(
+            f"{alias} {old or '-'} -> {new or '-'}" for alias, (old, new) in self.moves.items()
+        )
 
 
 def acting_user(tracking_uri: str) -> str:
@@ -46,18 +49,17 @@ def acting_user(tracking_uri: str) -> str:
     return f"{getpass.getuser()} (local store)"
 
 
-def record(client: MlflowClient, name: str, moves: list[AliasMove]) -> None:
-    for move in moves:
-        key = f"{TAG_PREFIX}{time.time_ns()}.{uuid.uuid4().hex[:8]}"
-        client.set_registered_model_tag(name, key, json.dumps(asdict(move), sort_keys=True))
+def record(client: MlflowClient, name: str, event: AliasEvent) -> None:
+    key = f"{TAG_PREFIX}{time.time_ns()}.{uuid.uuid4().hex[:8]}"
+    client.set_registered_model_tag(name, key, json.dumps(asdict(event), sort_keys=True))
 
 
 def now() -> str:
     return datetime.now(UTC).isoformat(timespec="microseconds")
 
 
-def history(client: MlflowClient, name: str) -> list[AliasMove]:
-    """Every recorded move, oldest first (none when the model does not exist yet)."""
+def history(client: MlflowClient, name: str) -> list[AliasEvent]:
+    """Every recorded event, oldest first (none when the model does not exist yet)."""
     from training_assets.resources.mlflow_tracking import is_not_found
 
     try:
@@ -71,15 +73,15 @@ def history(client: MlflowClient, name: str) -> list[AliasMove]:
         for key, value in tags.items()
         if key.startswith(TAG_PREFIX)
     )
-    return [AliasMove(**entry) for _, entry in entries]
+    return [AliasEvent(**entry) for _, entry in entries]
 
 
-def champion_at(moves: list[AliasMove], when: datetime, alias: str = "champion") -> str | None:
-    """Which version held `alias` at `when` (None: none yet, or it was unset)."""
+def champion_at(events: list[AliasEvent], when: datetime, alias: str = "champion") -> str | None:
+    """Which version held `alias` at `when` (None: none yet)."""
     holder = None
-    for move in moves:
-        if move.alias == alias and move.when <= when:
-            holder = move.to_version
+    for event in events:
+        if alias in event.moves and event.when <= when:
+            holder = event.moves[alias][1]
     return holder
 
 
@@ -92,21 +94,12 @@ def parse_time(text: str) -> datetime:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
-def markdown(moves: list[AliasMove], limit: int = 20) -> str:
-    """The newest moves as a table, for the Dagster UI."""
-    lines = [
-        "| time (UTC) | alias | from | to | by | user | reason |",
-        "|---|---|---|---|---|---|---|",
-    ]
-    for move in reversed(moves[-limit:]):
-        cells = [
-            move.time,
-            move.alias,
-            move.from_version or "-",
-            move.to_version or "-",
-            move.by,
-            move.user,
-            move.reason.replace("|", "\\|").replace("\n", " "),
-        ]
-        lines.append("| " + " | ".join(cells) + " |")
+def markdown(events: list[AliasEvent], limit: int = 20) -> str:
+    """The newest events as a table, for the Dagster UI."""
+    lines = ["| time (UTC) | moves | by | user | reason |", "|---|---|---|---|---|"]
+    for event in reversed(events[-limit:]):
+        cells = [event.time, event.describe(), event.by, event.user, event.reason]
+        lines.append(
+            "| " + " | ".join(c.replace("|", "\\|").replace("\n", " ") for c in cells) + " |"
+        )
     return "\n".join(lines)

@@ -137,33 +137,29 @@ def register_once(
 
 def move_aliases(
     client: MlflowClient, name: str, targets: dict[str, str], *, by: str, user: str, reason: str
-) -> list[alias_history.AliasMove]:
-    """Point each alias at its version and record every move that changes something."""
-    moves = []
+) -> alias_history.AliasEvent | None:
+    """Point each alias at its version (in the order given) and record what changed as one
+    event; None when nothing changed."""
+    moves: dict[str, list[str | None]] = {}
     for alias, version in targets.items():
         current = version_by_alias(client, name, alias)
         before = None if current is None else str(current.version)
         if before == str(version):
             continue
         client.set_registered_model_alias(name, alias, version)
-        moves.append(
-            alias_history.AliasMove(
-                time=alias_history.now(),
-                alias=alias,
-                from_version=before,
-                to_version=str(version),
-                by=by,
-                user=user,
-                reason=reason,
-            )
-        )
-    alias_history.record(client, name, moves)
-    return moves
+        moves[alias] = [before, str(version)]
+    if not moves:
+        return None
+    event = alias_history.AliasEvent(
+        time=alias_history.now(), moves=moves, by=by, user=user, reason=reason
+    )
+    alias_history.record(client, name, event)
+    return event
 
 
 def promote(
     client: MlflowClient, name: str, version: str, *, by: str, user: str, reason: str
-) -> list[alias_history.AliasMove]:
+) -> alias_history.AliasEvent | None:
     """`champion` to the new version; the old champion keeps its version as previous-champion.
     Idempotent: promoting the current champion again changes (and records) nothing. The
     champion moves last, so it always names a complete version."""
