@@ -36,8 +36,10 @@ pytestmark = pytest.mark.slow
 INPUT_DIRS = ("data", "feature_repo")
 
 
-# Settings the pipeline reads; in-process tests can leave some in os.environ (MLflow's
-# `set_tracking_uri` exports MLFLOW_TRACKING_URI), so the CLI gets only the ones a case sets.
+# Settings the pipeline reads. The CLI gets those of the project copy and of the case only,
+# not ones exported in the shell that started pytest (a developer's MLFLOW_TRACKING_URI or
+# MODEL_MAX_RMSE would change what a case tests and what it may touch). What in-process tests
+# set is undone after each test by conftest's `process_state_isolation`.
 PIPELINE_SETTINGS = ("MLFLOW_", "MODEL_", "DATA_", "TRAINING_", "FEAST_", "DRIVER_STATS_PATH")
 
 
