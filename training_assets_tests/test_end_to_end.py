@@ -42,8 +42,9 @@ def test_whole_graph_trains_validates_and_registers(project):
     assert materialized(result) == ASSETS
     checks = {check.check_name: check for check in result.get_asset_check_evaluations()}
     assert len(checks) == 15  # 11 on the data and splits, 4 on the model
-    # All pass; the latency check only warns, and its timing depends on the machine's load.
+    # All pass, the latency check too: its limits are out of reach in tests (support/project.py).
     assert all(check.passed for name, check in checks.items() if name != "model_inference_latency")
+    assert [name for name, check in checks.items() if not check.passed] == []
 
     registry = defs.load_asset_value("feast_registry")
     assert registry["entities"]["driver"]["join_key"] == "driver_id"
