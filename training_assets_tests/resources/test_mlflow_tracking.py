@@ -34,11 +34,17 @@ def test_credentials_leave_the_uri_for_mlflows_own_variables(monkeypatch):
     assert redact_uri("http://bot:pa55@host:5000") == "http://bot:***@host:5000"
 
 
-def test_links_in_metadata_carry_no_credentials():
+def test_model_version_links_carry_no_credentials():
+    """From MLFLOW_UI_URL, and from the tracking URI when no UI address is set (the run and
+    logged-model links share that base, but need a server for the experiment id)."""
     resource = MlflowResource(tracking_uri="http://127.0.0.1:5000", ui_url="http://u:p@ui:80")
     assert (
         resource.model_version_url("3")
         == "http://ui:80/#/models/sklearn-elastic-net-reg/versions/3"
+    )
+    derived = MlflowResource(tracking_uri="https://bot:pa55@mlflow.internal:8443")
+    assert derived.model_version_url("3") == (
+        "https://mlflow.internal:8443/#/models/sklearn-elastic-net-reg/versions/3"
     )
 
 
