@@ -20,7 +20,6 @@ import argparse
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -29,12 +28,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks._common import BENCH_DIR, PROJECT_DIR, data_dir, project_copy
-
-
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from training_assets_tests.support.processes import free_port
 
 
 def model_step_timeline(home: Path) -> dict:
@@ -73,7 +67,7 @@ def main(argv: list[str] | None = None) -> None:
     root = BENCH_DIR / "mlflow_outage"
     shutil.rmtree(root, ignore_errors=True)
     env = {**os.environ, **project_copy(root, data)}
-    env["MLFLOW_TRACKING_URI"] = f"http://127.0.0.1:{closed_port()}"
+    env["MLFLOW_TRACKING_URI"] = f"http://127.0.0.1:{free_port()}"
     settings = {
         "MLFLOW_CONNECT_ATTEMPTS": args.connect_attempts,
         "MLFLOW_STEP_RETRIES": args.step_retries,

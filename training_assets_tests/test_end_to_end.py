@@ -5,8 +5,8 @@ from __future__ import annotations
 import dagster as dg
 import pytest
 
-from training_assets.definitions import build_definitions
 from training_assets.schema import TRAINING_FRAME_COLUMNS
+from training_assets_tests.support.runs import MODEL_NAME, materialized, run_training
 
 pytestmark = pytest.mark.slow
 
@@ -20,19 +20,6 @@ ASSETS = {
     "model_metrics",
     "registered_model_version",
 }
-MODEL_NAME = "sklearn-elastic-net-reg"
-
-
-def run_training(instance: dg.DagsterInstance) -> tuple[dg.Definitions, dg.ExecuteInProcessResult]:
-    defs = build_definitions()
-    result = defs.resolve_job_def("training_job").execute_in_process(
-        instance=instance, raise_on_error=False
-    )
-    return defs, result
-
-
-def materialized(result: dg.ExecuteInProcessResult) -> set[str]:
-    return {event.asset_key.to_user_string() for event in result.get_asset_materialization_events()}
 
 
 def test_whole_graph_trains_validates_and_registers(project):

@@ -6,10 +6,9 @@ import pytest
 
 from training_assets.champion import RollbackError, describe, rollback
 from training_assets.definitions import build_definitions
+from training_assets_tests.support.runs import MODEL_NAME
 
 pytestmark = pytest.mark.slow
-
-MODEL_NAME = "sklearn-elastic-net-reg"
 
 
 def train(instance: dg.DagsterInstance, alpha: float) -> dg.ExecuteInProcessResult:

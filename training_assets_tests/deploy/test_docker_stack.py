@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import socket
 import subprocess
 import time
 import urllib.error
@@ -27,6 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from training_assets_tests.support.processes import free_port
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
@@ -71,12 +72,6 @@ def _run(*args: str, timeout: float = 600, check: bool = True, env=None) -> str:
             f"{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
         )
     return result.stdout
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @dataclass
@@ -160,7 +155,7 @@ def stack(docker_engine, tmp_path_factory) -> Iterator[Stack]:
             "starts from empty volumes and removes them at the end: remove them with "
             "`make stack-down VOLUMES=1` first"
         )
-    webserver_port, mlflow_port = _free_port(), _free_port()
+    webserver_port, mlflow_port = free_port(), free_port()
     env_file = tmp_path_factory.mktemp("stack") / "stack.env"
     lines = (DEPLOY / ".env.example").read_text().splitlines()
     settings = {

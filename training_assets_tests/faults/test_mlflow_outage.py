@@ -25,10 +25,10 @@ from training_assets_tests.support.processes import (
     wait_for,
     write_hook,
 )
+from training_assets_tests.support.runs import MODEL_NAME
 
 pytestmark = pytest.mark.slow
 
-MODEL_NAME = "sklearn-elastic-net-reg"
 # Small, so the failing attempts take seconds: 2 probes per attempt, 1 step retry after 1 s.
 FAST_RETRIES = {
     "MLFLOW_CONNECT_ATTEMPTS": "2",

@@ -23,10 +23,9 @@ from training_assets_tests.support.processes import (
     running_daemon,
     wait_for,
 )
+from training_assets_tests.support.runs import MODEL_NAME
 
 pytestmark = pytest.mark.slow
-
-MODEL_NAME = "sklearn-elastic-net-reg"
 
 
 def test_two_simultaneous_launches_run_one_after_the_other(project):
