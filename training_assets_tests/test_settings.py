@@ -2,6 +2,7 @@ import pytest
 
 from training_assets.definitions import build_resources
 from training_assets.project import PROJECT_DIR
+from training_assets.settings import MlflowSettings
 
 
 def test_defaults_live_inside_the_repository(monkeypatch):
@@ -59,3 +60,18 @@ def test_a_model_name_mlflow_accepts_is_kept(monkeypatch):
     assert (
         build_resources()["mlflow_tracking"].registered_model_name == "team.elastic-net_v2 (prod)"
     )
+
+
+def test_mlflow_http_settings_are_values_mlflow_itself_accepts(monkeypatch):
+    """MLflow parses these variables on every HTTP request (as int): "1.0" fails them all."""
+    from mlflow import environment_variables
+
+    settings = MlflowSettings().http_settings
+    assert set(settings) == {
+        "MLFLOW_HTTP_REQUEST_MAX_RETRIES",
+        "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR",
+        "MLFLOW_HTTP_REQUEST_TIMEOUT",
+    }
+    for name, value in settings.items():
+        monkeypatch.setenv(name, value)
+        assert str(getattr(environment_variables, name).get()) == value
