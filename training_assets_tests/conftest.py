@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -15,7 +16,16 @@ from training_assets_tests.support.feature_source import (
     registry_for,
     write_feature_source,
 )
+from training_assets_tests.support.isolation import isolated_process_state
 from training_assets_tests.support.project import Project, new_project
+
+
+@pytest.fixture(autouse=True)
+def process_state_isolation() -> Iterator[None]:
+    """Every test gives back os.environ exactly, MLflow's tracking and registry URIs, and the
+    product's cached MLflow stores (support/isolation.py says what and why)."""
+    with isolated_process_state():
+        yield
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ import pytest
 from training_assets.assets import features
 from training_assets.resources.feast_store import FeastResource
 from training_assets.schema import TRAINING_FRAME_COLUMNS, TRAINING_FRAME_SORT_KEYS
-from training_assets_tests.test_end_to_end import MODEL_NAME, materialized, run_training
+from training_assets_tests.support.runs import MODEL_NAME, materialized, run_training
 
 pytestmark = pytest.mark.slow
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import dagster as dg
 import pytest
 
-from training_assets.definitions import build_definitions
 from training_assets.schema import TRAINING_FRAME_COLUMNS
+from training_assets_tests.support.runs import MODEL_NAME, materialized, run_training
 
 pytestmark = pytest.mark.slow
 
@@ -20,19 +20,6 @@ ASSETS = {
     "model_metrics",
     "registered_model_version",
 }
-MODEL_NAME = "sklearn-elastic-net-reg"
-
-
-def run_training(instance: dg.DagsterInstance) -> tuple[dg.Definitions, dg.ExecuteInProcessResult]:
-    defs = build_definitions()
-    result = defs.resolve_job_def("training_job").execute_in_process(
-        instance=instance, raise_on_error=False
-    )
-    return defs, result
-
-
-def materialized(result: dg.ExecuteInProcessResult) -> set[str]:
-    return {event.asset_key.to_user_string() for event in result.get_asset_materialization_events()}
 
 
 def test_whole_graph_trains_validates_and_registers(project):
@@ -42,8 +29,9 @@ def test_whole_graph_trains_validates_and_registers(project):
     assert materialized(result) == ASSETS
     checks = {check.check_name: check for check in result.get_asset_check_evaluations()}
     assert len(checks) == 15  # 11 on the data and splits, 4 on the model
-    # All pass; the latency check only warns, and its timing depends on the machine's load.
+    # All pass, the latency check too: its limits are out of reach in tests (support/project.py).
     assert all(check.passed for name, check in checks.items() if name != "model_inference_latency")
+    assert [name for name, check in checks.items() if not check.passed] == []
 
     registry = defs.load_asset_value("feast_registry")
     assert registry["entities"]["driver"]["join_key"] == "driver_id"

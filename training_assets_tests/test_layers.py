@@ -106,8 +106,10 @@ def test_no_import_cycles():
             visit(module)
 
 
-def test_the_test_catches_an_upward_import(tmp_path):
-    """The checker itself: a resource importing an asset is reported."""
+def test_the_checker_sees_a_lazy_import_and_ranks_assets_above_resources(tmp_path):
+    """The checker's two parts on a resource importing an asset inside a function: the import
+    is found, and its target's layer is above the importer's (what
+    test_imports_point_down_the_layers reports)."""
     source = tmp_path / "bad.py"
     source.write_text("def f():\n    from training_assets.assets.model import model\n")
     targets = imported_modules(source)

@@ -1,5 +1,7 @@
 """One Dagster run gives one MLflow run even when every step runs in its own process."""
 
+import os
+
 import dagster as dg
 import pytest
 
@@ -32,9 +34,8 @@ def test_steps_in_separate_processes_log_to_one_mlflow_run(project):
             dg.reconstructable(multiprocess_training_job), instance, asset_selection=MODEL_STAGES
         )
         assert result.success
-        step_pids = {
-            event.pid for event in result.all_events if event.event_type_value == "STEP_START"
-        }
+        starts = [event for event in result.all_events if event.event_type_value == "STEP_START"]
+        step_pids = {event.pid for event in starts}
         registered = {
             event.asset_key.to_user_string()
             for event in result.all_events
@@ -42,6 +43,9 @@ def test_steps_in_separate_processes_log_to_one_mlflow_run(project):
         }
     assert registered == {"model", "model_metrics", "registered_model_version"}
     assert len(step_pids) >= 5  # really one process per step (3 assets, 4 checks)
+    # Exactly: 7 steps, each started in a process of its own, none in the test's process.
+    assert len(starts) == 7
+    assert len(step_pids) == 7 and os.getpid() not in step_pids
 
     client = project.mlflow_client()
     experiment = client.get_experiment_by_name("elastic-net")

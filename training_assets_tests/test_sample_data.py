@@ -40,5 +40,7 @@ def test_cli_writes_files_once(tmp_path, capsys):
     labels = pd.read_csv(tmp_path / "driver_orders.csv", sep="\t")
     assert list(labels.columns) == ["event_timestamp", "driver_id", "trip_completed"]
     assert len(labels) == 10
+    written = {path.name: path.read_bytes() for path in tmp_path.iterdir()}
     main(["--out-dir", str(tmp_path), "--if-missing"])
     assert "already present" in capsys.readouterr().out
+    assert {path.name: path.read_bytes() for path in tmp_path.iterdir()} == written

@@ -2,7 +2,7 @@ import pytest
 
 from training_assets.definitions import build_resources
 from training_assets.project import PROJECT_DIR
-from training_assets.settings import DOCS_PAGE, GROUPS, docs_page
+from training_assets.settings import DOCS_PAGE, GROUPS, MlflowSettings, docs_page
 
 
 def test_defaults_live_inside_the_repository(monkeypatch):
@@ -77,3 +77,18 @@ def test_every_setting_is_documented_with_its_default():
         for name, field in group.model_fields.items():
             assert f"`{name.upper()}`" in page
             assert field.description, name
+
+
+def test_mlflow_http_settings_are_values_mlflow_itself_accepts(monkeypatch):
+    """MLflow parses these variables on every HTTP request (as int): "1.0" fails them all."""
+    from mlflow import environment_variables
+
+    settings = MlflowSettings().http_settings
+    assert set(settings) == {
+        "MLFLOW_HTTP_REQUEST_MAX_RETRIES",
+        "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR",
+        "MLFLOW_HTTP_REQUEST_TIMEOUT",
+    }
+    for name, value in settings.items():
+        monkeypatch.setenv(name, value)
+        assert str(getattr(environment_variables, name).get()) == value

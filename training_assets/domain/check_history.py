@@ -13,7 +13,20 @@ from __future__ import annotations
 
 import dagster as dg
 
-PARENT_RUN_TAG = "dagster/parent_run_id"
+
+def _reexecutions(instance: dg.DagsterInstance, run_id: str) -> set[str]:
+    """Runs that re-execute `run_id`, directly or through another re-execution. Found by the
+    runs' `parent_run_id`/`root_run_id`: the `dagster/parent_run_id` tag is only set by the
+    UI, GraphQL and the daemon, not by `dg.execute_job(reexecution_options=...)`."""
+    record = instance.get_run_record_by_id(run_id)
+    if record is None:
+        return set()
+    later = instance.get_run_records(dg.RunsFilter(created_after=record.create_timestamp))
+    return {
+        other.dagster_run.run_id
+        for other in later
+        if run_id in (other.dagster_run.parent_run_id, other.dagster_run.root_run_id)
+    }
 
 
 def newest_evaluation(
@@ -28,8 +41,7 @@ def newest_evaluation(
     re-execution from failure re-runs a check on the parent run's stored value.
     """
     runs = {materialized_in, *([also_look_in] if also_look_in else [])}
-    children = instance.get_run_records(dg.RunsFilter(tags={PARENT_RUN_TAG: materialized_in}))
-    runs.update(record.dagster_run.run_id for record in children)
+    runs.update(_reexecutions(instance, materialized_in))
     newest: tuple[float, dg.AssetCheckEvaluation] | None = None
     for run_id in runs:
         for entry in instance.all_logs(run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION):

@@ -4,7 +4,7 @@ The data is adversarial on purpose: equal feature timestamps with different `cre
 duplicate label rows, labels before a driver's first feature row, rows older than the ttl,
 drivers with no feature row at or before any of their labels, and labels exactly at a feature
 timestamp. A driver the feature source never mentions at all is refused by training_frame's
-input checks (assets/test_input_checks.py); the join itself keeps such rows with null features
+input checks (domain/test_input_checks.py); the join itself keeps such rows with null features
 (feast_offline_store/test_asof_differential.py, against Feast's own store).
 """
 

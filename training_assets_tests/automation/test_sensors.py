@@ -106,6 +106,67 @@ def test_drift_sensor_waits_for_a_drift_check(project, settled):
     assert isinstance(result, dg.SkipReason) and "not run yet" in result.skip_message
 
 
+# Stand-ins with the real keys: the sensor reads only the instance's records of these.
+@dg.asset(name="training_frame")
+def frame_stand_in() -> int:
+    return 1
+
+
+@dg.asset(name="model", deps=[frame_stand_in])
+def model_stand_in() -> int:
+    return 1
+
+
+def drift_check(passed: bool) -> dg.AssetChecksDefinition:
+    @dg.asset_check(name="training_frame_drift", asset="training_frame")
+    def training_frame_drift() -> dg.AssetCheckResult:
+        return dg.AssetCheckResult(passed=passed, severity=dg.AssetCheckSeverity.WARN)
+
+    return training_frame_drift
+
+
+def evaluate_drift(instance: dg.DagsterInstance, cursor: str | None = None):
+    sensor = sensors()["retrain_on_drift"]
+    context = dg.build_sensor_context(instance=instance, cursor=cursor)
+    return sensor(context), context
+
+
+def test_drift_on_a_frame_no_model_was_trained_on_requests_one_run_then_skips():
+    with dg.instance_for_test() as instance:
+        drifted = dg.materialize([frame_stand_in, drift_check(passed=False)], instance=instance)
+        record = instance.get_latest_asset_check_evaluation_record(automation.DRIFT_CHECK)
+
+        result, _ = evaluate_drift(instance)
+        [request] = run_requests(result)
+        assert request.run_key == f"drift-{record.id}"
+        assert request.tags == {"retrain_reason": "drift", "drift_check_run": drifted.run_id}
+        assert result.cursor == str(record.id)
+
+        again, _ = evaluate_drift(instance, cursor=result.cursor)
+    assert isinstance(again, dg.SkipReason)
+    assert again.skip_message == f"drift of run {drifted.run_id} already handled"
+
+
+def test_drift_in_a_run_that_also_trained_a_model_skips_and_moves_the_cursor():
+    with dg.instance_for_test() as instance:
+        run = dg.materialize(
+            [frame_stand_in, model_stand_in, drift_check(passed=False)], instance=instance
+        )
+        record = instance.get_latest_asset_check_evaluation_record(automation.DRIFT_CHECK)
+        result, context = evaluate_drift(instance)
+    assert isinstance(result, dg.SkipReason)
+    assert f"drift warned in run {run.run_id}, which trained a model" in result.skip_message
+    assert context.cursor == str(record.id)
+
+
+def test_a_passed_drift_check_requests_nothing():
+    with dg.instance_for_test() as instance:
+        dg.materialize([frame_stand_in, drift_check(passed=True)], instance=instance)
+        result, _ = evaluate_drift(instance)
+    assert isinstance(result, dg.SkipReason)
+    assert result.skip_message == "no drift: the latest drift check passed"
+
+
 def test_failure_sensor_writes_a_summary(project, monkeypatch):
     log_path = project.root / "var" / "failures.jsonl"
     monkeypatch.setenv("TRAINING_FAILURE_LOG", str(log_path))

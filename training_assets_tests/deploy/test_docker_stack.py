@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import socket
 import subprocess
 import time
 import urllib.error
@@ -27,6 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from training_assets_tests.support.processes import free_port
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
@@ -42,6 +43,7 @@ ASSETS = {
     "training_frame",
     "train_set",
     "test_set",
+    "drift_baseline",
     "model",
     "model_metrics",
     "registered_model_version",
@@ -72,12 +74,6 @@ def _run(*args: str, timeout: float = 600, check: bool = True, env=None) -> str:
     return result.stdout
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @dataclass
 class Stack:
     env: dict[str, str]
@@ -87,7 +83,16 @@ class Stack:
     postgres_user: str
     postgres_db: str
     build_seconds: float
-    up_seconds: float
+    up_seconds: float = 0.0
+    running: bool = False
+
+    def up(self) -> None:
+        _run(str(STACK), "up", timeout=600, env={**self.env, "STACK_WAIT": "240"})
+        self.running = True
+
+    def down(self) -> None:
+        self.running = False  # also when `down` fails half-way: the next test starts it again
+        _run(str(STACK), "down", "--volumes", timeout=300, env=self.env)
 
     @property
     def mlflow_uri(self) -> str:
@@ -150,7 +155,7 @@ def stack(docker_engine, tmp_path_factory) -> Iterator[Stack]:
             "starts from empty volumes and removes them at the end: remove them with "
             "`make stack-down VOLUMES=1` first"
         )
-    webserver_port, mlflow_port = _free_port(), _free_port()
+    webserver_port, mlflow_port = free_port(), free_port()
     env_file = tmp_path_factory.mktemp("stack") / "stack.env"
     lines = (DEPLOY / ".env.example").read_text().splitlines()
     settings = {
@@ -167,22 +172,31 @@ def stack(docker_engine, tmp_path_factory) -> Iterator[Stack]:
     started = time.monotonic()
     _run(str(DEPLOY / "scripts" / "build-image.sh"), IMAGE, timeout=900, env=env)
     built = time.monotonic()
+    stack = Stack(
+        env=env,
+        env_file=env_file,
+        webserver_port=webserver_port,
+        mlflow_port=mlflow_port,
+        postgres_user="dagster",
+        postgres_db="dagster",
+        build_seconds=built - started,
+    )
     try:
-        _run(str(STACK), "up", timeout=600, env={**env, "STACK_WAIT": "240"})
-        up = time.monotonic()
-        yield Stack(
-            env=env,
-            env_file=env_file,
-            webserver_port=webserver_port,
-            mlflow_port=mlflow_port,
-            postgres_user="dagster",
-            postgres_db="dagster",
-            build_seconds=built - started,
-            up_seconds=up - built,
-        )
+        stack.up()
+        stack.up_seconds = time.monotonic() - built
+        yield stack
     finally:
-        # Idempotent: test_stack_shuts_down_clean normally did this already.
+        # Idempotent: test_stack_shuts_down_clean may have done this already.
         _run(str(STACK), "down", "--volumes", timeout=300, check=False, env=env)
+
+
+@pytest.fixture
+def running_stack(stack: Stack) -> Stack:
+    """The module's stack, started again (on empty volumes) when an earlier test took it
+    down, so no test depends on the order the tests run in."""
+    if not stack.running:
+        stack.up()
+    return stack
 
 
 LAUNCH = """
@@ -291,7 +305,8 @@ def assert_ran_in_own_container(stack: Stack, run: dict, run_id: str) -> dict:
     return container
 
 
-def test_training_job_runs_in_its_own_container(stack: Stack, monkeypatch) -> None:
+def test_training_job_runs_in_its_own_container(running_stack: Stack, monkeypatch) -> None:
+    stack = running_stack
     monkeypatch.setenv("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     submitted = time.monotonic()
     run_id = launch(stack)
@@ -329,7 +344,8 @@ def test_training_job_runs_in_its_own_container(stack: Stack, monkeypatch) -> No
     )
 
 
-def test_killed_run_container_fails_and_reexecutes_from_failure(stack: Stack) -> None:
+def test_killed_run_container_fails_and_reexecutes_from_failure(running_stack: Stack) -> None:
+    stack = running_stack
     run_id = launch(stack)
     # Kill the run container once the first assets are stored, while later steps still run.
     deadline = time.monotonic() + RUN_TIMEOUT_S
@@ -371,8 +387,9 @@ def test_killed_run_container_fails_and_reexecutes_from_failure(stack: Stack) ->
     assert materialized(stack, child_id) == ASSETS - done_before
 
 
-def test_stack_shuts_down_clean(stack: Stack) -> None:
-    _run(str(STACK), "down", "--volumes", timeout=300, env=stack.env)
+def test_stack_shuts_down_clean(running_stack: Stack) -> None:
+    """Takes the module's stack down; a test that runs after it gets it started again."""
+    running_stack.down()
     compose_label = f"label=com.docker.compose.project={PROJECT}"
     assert not _run("docker", "ps", "-aq", "--filter", compose_label).strip()
     assert not _run("docker", "ps", "-aq", "--filter", "label=training_stack.role=run").strip()

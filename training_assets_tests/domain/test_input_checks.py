@@ -83,7 +83,7 @@ def test_a_good_source_passes(tmp_path):
         ),
     ],
 )
-def test_a_bad_source_is_refused_naming_file_and_column(tmp_path, make, message):
+def test_a_bad_source_is_refused_naming_the_file_and_the_problem(tmp_path, make, message):
     path = make(tmp_path)
     with pytest.raises(FeatureSourceError) as error:
         check_feature_source(plan_for(path), DECLARED)

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+from importlib import metadata
+
 import numpy as np
 import pandas as pd
 from mlflow.models import infer_signature
 
-from training_assets.domain.mlflow_logging import pip_requirements, schema_sample
+from training_assets.domain.mlflow_logging import (
+    MODEL_REQUIREMENTS,
+    pip_requirements,
+    schema_sample,
+)
 
 
 def test_schema_of_sample_equals_schema_of_whole_frame():
@@ -34,3 +40,5 @@ def test_requirements_are_pinned_to_the_environment():
     requirements = pip_requirements()
     assert any(r.startswith("scikit-learn==") for r in requirements)
     assert all("==" in r for r in requirements)
+    installed = [f"{name}=={metadata.version(name)}" for name in MODEL_REQUIREMENTS]
+    assert requirements == installed

@@ -1,8 +1,9 @@
 """A real MLflow tracking server that is down at training or at registration time.
 
-Bounded retries, then a clear failure that names MLFLOW_TRACKING_URI and the URI (never its
-password); nothing half-registered; after a restart one re-run completes the registration
-with exactly one new version.
+Retries bounded by the settings (attempts and retry events in the Dagster event log), then a
+clear failure that names MLFLOW_TRACKING_URI and the URI (never its password); nothing
+half-registered; after a restart one re-run completes the registration with exactly one new
+version. How long a failing run takes is measured by benchmarks/mlflow_outage.py, not here.
 """
 
 from __future__ import annotations
@@ -24,10 +25,10 @@ from training_assets_tests.support.processes import (
     wait_for,
     write_hook,
 )
+from training_assets_tests.support.runs import MODEL_NAME
 
 pytestmark = pytest.mark.slow
 
-MODEL_NAME = "sklearn-elastic-net-reg"
 # Small, so the failing attempts take seconds: 2 probes per attempt, 1 step retry after 1 s.
 FAST_RETRIES = {
     "MLFLOW_CONNECT_ATTEMPTS": "2",
@@ -51,7 +52,7 @@ def event_types(events) -> list[str]:
     return [entry.dagster_event.event_type_value for entry in events]
 
 
-def test_server_down_at_training_time_fails_clearly_within_bounds(project):
+def test_server_down_at_training_time_fails_clearly_after_the_configured_retries(project):
     port = free_port()  # nothing listens there
     env = {
         **os.environ,
@@ -71,12 +72,18 @@ def test_server_down_at_training_time_fails_clearly_within_bounds(project):
     events = step_events(project, "model")
     types = event_types(events)
     assert types.count("STEP_UP_FOR_RETRY") == 1 and types[-1] == "STEP_FAILURE"
-    # From the first attempt's start (not the run's "planned" event) to the final failure;
-    # includes importing MLflow and sklearn in the step.
-    started = next(e for e in events if e.dagster_event.event_type_value == "STEP_START")
-    elapsed = events[-1].timestamp - started.timestamp
-    print(f"model step: first attempt to final failure {elapsed:.1f}s")
-    assert elapsed < 45
+    # Bounded by the settings, not by the clock (benchmarks/mlflow_outage.py measures the
+    # time): two attempts of the step (MLFLOW_STEP_RETRIES=1), the retry asked for after
+    # MLFLOW_RETRY_DELAY_SECONDS, each attempt probing twice (MLFLOW_CONNECT_ATTEMPTS=2).
+    attempts = ("STEP_START", "STEP_UP_FOR_RETRY", "STEP_RESTARTED", "STEP_FAILURE")
+    assert [kind for kind in types if kind in attempts] == list(attempts)
+    [retry] = [e for e in events if e.dagster_event.event_type_value == "STEP_UP_FOR_RETRY"]
+    assert retry.dagster_event.event_specific_data.seconds_to_wait == 1
+    assert (
+        f"Step attempt 1 of 2: MLflow tracking server at http://127.0.0.1:{port} is "
+        "unreachable (setting MLFLOW_TRACKING_URI) after 2 attempts over"
+    ) in output
+    assert "Dagster retries the step in 1 s." in output
     # The password in the URI never reaches the output or Dagster's storage.
     assert "s3cret-pw" not in output
     for path in (project.root / "var").rglob("*"):

@@ -80,6 +80,11 @@ def test_reexecute_from_failure_after_fixing_the_setting(project):
         print(f"re-executed steps: {sorted(rerun)}")
         assert "registered_model_version" in rerun
         assert not rerun & UPSTREAM_STEPS, "upstream results must be reused, not recomputed"
+        # Exactly the failed check and the step it skipped (the docstring's claim).
+        assert rerun == {
+            "model_metrics_model_metrics_within_thresholds",
+            "registered_model_version",
+        }
         assert started_steps(instance, parent.run_id) >= UPSTREAM_STEPS
 
     # The stored model is the parent run's, and it is now registered and the champion.

@@ -24,10 +24,9 @@ from training_assets_tests.support.processes import (
     running_daemon,
     wait_for,
 )
+from training_assets_tests.support.runs import MODEL_NAME
 
 pytestmark = pytest.mark.slow
-
-MODEL_NAME = "sklearn-elastic-net-reg"
 
 
 FORCED = json.dumps({"ops": {"registered_model_version": {"config": {"force_new_version": True}}}})

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -24,6 +23,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from training_assets_tests.support.fingerprints import assert_intact, project_fingerprint
+from training_assets_tests.support.processes import free_port
 from training_assets_tests.support.project import (
     MATERIALIZE,
     SMALL_SAMPLE,
@@ -36,8 +36,10 @@ pytestmark = pytest.mark.slow
 INPUT_DIRS = ("data", "feature_repo")
 
 
-# Settings the pipeline reads; in-process tests can leave some in os.environ (MLflow's
-# `set_tracking_uri` exports MLFLOW_TRACKING_URI), so the CLI gets only the ones a case sets.
+# Settings the pipeline reads. The CLI gets those of the project copy and of the case only,
+# not ones exported in the shell that started pytest (a developer's MLFLOW_TRACKING_URI or
+# MODEL_MAX_RMSE would change what a case tests and what it may touch). What in-process tests
+# set is undone after each test by conftest's `process_state_isolation`.
 PIPELINE_SETTINGS = ("MLFLOW_", "MODEL_", "DATA_", "TRAINING_", "FEAST_", "DRIVER_STATS_PATH")
 
 
@@ -139,12 +141,6 @@ def remove(relative: str) -> Callable[[Project], None]:
 
 def nothing(project: Project) -> None:
     """The inputs stay as they are; the case breaks a setting or the run config."""
-
-
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @dataclass(frozen=True)
@@ -347,7 +343,7 @@ CASES = [
 
 @pytest.mark.parametrize("case", CASES, ids=[case.id for case in CASES])
 def test_bad_input_fails_clearly_and_loses_nothing(trained: Project, case: BadInput):
-    port = str(closed_port())
+    port = str(free_port())  # nothing listens there
 
     def fill(text: str) -> str:
         return text.replace("{root}", str(trained.root)).replace("{port}", port)

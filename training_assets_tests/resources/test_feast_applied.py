@@ -41,7 +41,10 @@ def test_fingerprint_follows_files_and_the_settings_they_name(tmp_path, monkeypa
     assert fingerprint(repo, []) != base
 
 
-def test_remote_registry_is_always_applied(tmp_path):
+def test_only_a_local_registry_file_gets_an_applied_stamp(tmp_path):
+    """No stamp for a SQL or object-store registry: FeastResource.apply skips only with a
+    stamp, so such a registry is applied on every run (not exercised here: that needs a
+    remote registry)."""
     (tmp_path / "feature_store.yaml").write_text("registry:\n  registry_type: sql\n  path: x\n")
     assert AppliedStamp.for_repo(tmp_path) is None
     (tmp_path / "feature_store.yaml").write_text("registry: gs://bucket/registry.pb\n")

@@ -71,7 +71,9 @@ HEADER = "event_timestamp\tdriver_id\ttrip_completed\n"
     ],
 )
 @pytest.mark.parametrize("reader", ["read", "read_arrow"])
-def test_bad_labels_name_the_file_column_value_and_line(tmp_path, content, message, reader):
+def test_bad_labels_are_refused_naming_the_file_and_what_is_wrong(
+    tmp_path, content, message, reader
+):
     path = write(tmp_path / "orders.csv", content)
     with pytest.raises(LabelsError) as error:
         getattr(LabelsResource(path=str(path)), reader)()

@@ -1,7 +1,7 @@
 """A tiny feature source, the Feast registry value that points at it, and a frame built on it.
 
-Hand-picked rows whose as-of values are known: the data and model checks' tests and the
-validation benchmark use them.
+Hand-picked rows whose as-of values are known: the data checks' tests (through conftest's
+fixtures) and the validation benchmark use them.
 """
 
 from __future__ import annotations

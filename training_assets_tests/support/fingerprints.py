@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from training_assets_tests.support.project import Project
+from training_assets_tests.support.runs import MODEL_NAME
 
 
 def file_hashes(root: Path, skip: tuple[str, ...] = ()) -> dict[str, str]:
@@ -18,7 +19,7 @@ def file_hashes(root: Path, skip: tuple[str, ...] = ()) -> dict[str, str]:
     return hashes
 
 
-def registry_state(project: Project, model_name: str = "sklearn-elastic-net-reg") -> list[Any]:
+def registry_state(project: Project, model_name: str = MODEL_NAME) -> list[Any]:
     """Every registered version with its run, status, aliases and tags."""
     client = project.mlflow_client()
     versions = client.search_model_versions(f"name = '{model_name}'")

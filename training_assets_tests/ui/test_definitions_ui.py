@@ -41,7 +41,7 @@ def asset_graph():
     return build_definitions().get_repository_def().asset_graph
 
 
-def test_every_asset_has_group_description_and_kinds(asset_graph):
+def test_every_asset_has_its_group_description_kinds_and_owners(asset_graph):
     keys = {key.to_user_string() for key in asset_graph.get_all_asset_keys()}
     assert keys == set(GROUPS)
     for name, group in GROUPS.items():

@@ -1,0 +1,92 @@
+"""`newest_evaluation` on a real Dagster instance: the evaluation of a blocking check on one
+stored value, also when a re-execution from failure re-ran the check.
+
+It reads the event log with `DagsterInstance.all_logs`, which Dagster does not document as
+public API (training_assets/domain/check_history.py): if a Dagster upgrade changes it, these
+tests fail, naming the module to update.
+"""
+
+from __future__ import annotations
+
+import os
+
+import dagster as dg
+import pytest
+
+from training_assets.domain.check_history import newest_evaluation
+
+VERDICT = "CHECK_HISTORY_TEST_VERDICT"
+CHECK = dg.AssetCheckKey(dg.AssetKey("frame"), "frame_is_good")
+BROKEN = (
+    "DagsterInstance.all_logs no longer gives what training_assets/domain/check_history.py "
+    "reads (ASSET_CHECK_EVALUATION entries): update that module for this Dagster version"
+)
+
+
+@dg.asset
+def frame() -> int:
+    return 1
+
+
+@dg.asset_check(asset=frame, blocking=True)
+def frame_is_good() -> dg.AssetCheckResult:
+    return dg.AssetCheckResult(passed=os.environ[VERDICT] == "pass")
+
+
+@dg.asset(deps=[frame])
+def downstream() -> None:
+    """Skipped while the blocking check fails."""
+
+
+def job() -> dg.JobDefinition:
+    """Module level, so `dg.reconstructable` can rebuild it for a re-execution."""
+    return dg.Definitions(
+        assets=[frame, downstream],
+        asset_checks=[frame_is_good],
+        jobs=[dg.define_asset_job("frame_job", executor_def=dg.in_process_executor)],
+    ).resolve_job_def("frame_job")
+
+
+@pytest.mark.parametrize("verdict", ["pass", "fail"])
+def test_finds_the_evaluation_on_the_value_a_run_stored(monkeypatch, verdict):
+    monkeypatch.setenv(VERDICT, verdict)
+    with dg.instance_for_test() as instance:
+        result = dg.materialize([frame, frame_is_good], instance=instance, raise_on_error=False)
+        evaluation = newest_evaluation(instance, CHECK, materialized_in=result.run_id)
+        other = newest_evaluation(
+            instance, dg.AssetCheckKey(dg.AssetKey("frame"), "no_such_check"), result.run_id
+        )
+    assert evaluation is not None, BROKEN
+    assert isinstance(evaluation, dg.AssetCheckEvaluation), BROKEN
+    assert evaluation.asset_check_key == CHECK
+    assert evaluation.passed is (verdict == "pass")
+    assert evaluation.target_materialization_data.run_id == result.run_id
+    assert other is None
+
+
+def test_a_reexecution_that_reran_the_check_on_the_parents_value_is_newest(monkeypatch):
+    with dg.instance_for_test() as instance:
+        monkeypatch.setenv(VERDICT, "fail")
+        parent = dg.execute_job(dg.reconstructable(job), instance)
+        assert not parent.success
+        before = newest_evaluation(instance, CHECK, materialized_in=parent.run_id)
+
+        # Fixed; re-executed from failure: the check runs again on the parent's stored value.
+        monkeypatch.setenv(VERDICT, "pass")
+        options = dg.ReexecutionOptions.from_failure(parent.run_id, instance)
+        child = dg.execute_job(dg.reconstructable(job), instance, reexecution_options=options)
+        assert child.success
+        assert {e.step_key for e in child.all_events if e.is_step_start} == {
+            "frame_frame_is_good",
+            "downstream",
+        }
+        after = newest_evaluation(instance, CHECK, materialized_in=parent.run_id)
+        # Asked from the child itself (as registered_model_version asks from its own run).
+        asked_by_child = newest_evaluation(
+            instance, CHECK, materialized_in=parent.run_id, also_look_in=child.run_id
+        )
+
+    assert before is not None and not before.passed, BROKEN
+    assert after is not None and after.passed
+    assert after.target_materialization_data.run_id == parent.run_id
+    assert asked_by_child is not None and asked_by_child.passed
