@@ -16,6 +16,7 @@ import pytest
 from dagster._core.instance.ref import InstanceRef
 
 from training_assets.champion import describe
+from training_assets.domain import alias_history
 from training_assets_tests.support.processes import (
     MODULE,
     Laps,
@@ -87,3 +88,7 @@ def test_two_simultaneous_launches_run_one_after_the_other(project):
     # Versions in launch-execution order: version n was registered by the n-th run.
     assert [v.tags["dagster.run_id"] for v in versions] == order
     assert describe(client, MODEL_NAME) == {"champion": "2", "previous-champion": "1"}
+    # Both promotions are in the alias history, in the order they happened.
+    events = alias_history.history(client, MODEL_NAME)
+    assert [e.by for e in events] == [f"Dagster run {run_id}" for run_id in order]
+    assert [e.moves["champion"] for e in events] == [[None, "1"], ["1", "2"]]

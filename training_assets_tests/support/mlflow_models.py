@@ -8,6 +8,7 @@ break the serving contract. The store is a SQLite file with artifacts next to it
 
 from __future__ import annotations
 
+import json
 import tempfile
 import uuid
 from functools import cache
@@ -50,6 +51,10 @@ def split_frames(rows: int = 250, seed: int = 0) -> tuple[pd.DataFrame, pd.DataF
     rng = np.random.default_rng(seed)
     frame = pd.DataFrame(
         {
+            # The row identity the champion check matches training rows on.
+            "event_timestamp": pd.Timestamp("2026-01-01", tz="UTC")
+            + pd.to_timedelta(np.arange(rows) + seed * rows, unit="min"),
+            "driver_id": (1001 + np.arange(rows) % 20).astype("int64"),
             "conv_rate": rng.random(rows).astype("float32"),
             "acc_rate": rng.random(rows).astype("float32"),
             "avg_daily_trips": rng.integers(0, 100, rows).astype("int32"),
@@ -110,11 +115,22 @@ def log_pyfunc(store: MlflowResource, python_model, inputs: pd.DataFrame) -> dic
     )
 
 
-def register_champion(store: MlflowResource, model: dict[str, Any]) -> str:
-    """Register the logged model as a new version and give it the champion alias."""
+def register_champion(
+    store: MlflowResource, model: dict[str, Any], train_set: Path | None = None
+) -> str:
+    """Register the logged model as a new version and give it the champion alias; with
+    `train_set`, tag the version with it as the pipeline's lineage does."""
     import mlflow
 
     store.activate()
-    version = str(mlflow.register_model(model["model_uri"], store.registered_model_name).version)
-    store.client().set_registered_model_alias(store.registered_model_name, CHAMPION_ALIAS, version)
+    tags = {"data.train_set": json.dumps({"path": str(train_set)})} if train_set else {}
+    name = store.registered_model_name
+    version = str(mlflow.register_model(model["model_uri"], name, tags=tags).version)
+    store.client().set_registered_model_alias(name, CHAMPION_ALIAS, version)
     return version
+
+
+def stored_frame(frame: pd.DataFrame, path: Path) -> Path:
+    """The frame as a stored Parquet version (what the IO manager writes) at `path`."""
+    frame.to_parquet(path, index=False)
+    return path

@@ -20,15 +20,18 @@ def frame() -> pd.DataFrame:
     rows = 200
     result = pd.DataFrame(
         {
+            "event_timestamp": pd.Timestamp("2026-01-01", tz="UTC")
+            + pd.to_timedelta(rng.integers(0, 10_000, rows), unit="min"),
+            "driver_id": rng.integers(1001, 1011, rows).astype("int64"),
             "conv_rate": rng.random(rows).astype("float32"),
             "acc_rate": rng.random(rows).astype("float32"),
             "avg_daily_trips": rng.integers(0, 900, rows).astype("int32"),
             "trip_completed": rng.integers(0, 2, rows).astype("int64"),
         }
     )
-    # Two identical rows (e.g. repeated orders with the same features) are legitimate.
+    # Two identical rows (e.g. a repeated order: same driver and time) are legitimate.
     result.loc[1] = result.loc[0]
-    return result
+    return result[list(SPLIT_COLUMNS)]
 
 
 def split(frame: pd.DataFrame, test_size: float = 0.2):
