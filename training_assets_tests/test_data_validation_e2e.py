@@ -111,7 +111,7 @@ def test_a_look_ahead_join_is_caught_as_leakage(project, monkeypatch):
         )
         return joined.drop(columns="datetime")
 
-    def nearest_row_arrow(label_rows, plan, settings, declared):
+    def nearest_row_arrow(label_rows, plan, settings, declared, features=None):
         # The same bug where training_frame runs the ASOF store's join itself.
         joined = nearest_row(None, label_rows.to_pandas(), None)
         joined = joined.sort_values(list(TRAINING_FRAME_SORT_KEYS), kind="stable")
@@ -132,6 +132,7 @@ def test_drift_warns_on_shifted_data_without_blocking(project, monkeypatch):
     # The shifted data is meant to train anyway: only the drift check is under test.
     monkeypatch.setenv("MODEL_MAX_RMSE", "10")
     monkeypatch.setenv("MODEL_MAX_MAE", "10")
+    monkeypatch.setenv("MODEL_CHAMPION_TOLERANCE", "10")
     with dg.instance_for_test() as instance:
         _, first = run_training(instance)
 

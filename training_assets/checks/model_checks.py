@@ -13,7 +13,7 @@ import dagster as dg
 import numpy as np
 import pandas as pd
 
-from training_assets.domain.comparison import IDENTITY, compare, decision, without_trained_rows
+from training_assets.domain.comparison import compare, decision, without_trained_rows
 from training_assets.domain.mlflow_logging import load_pyfunc
 from training_assets.domain.registry import CHAMPION_ALIAS
 from training_assets.io_managers.files import StoredVersion
@@ -116,9 +116,7 @@ def model_not_worse_than_champion(
         return _point_estimate_fallback(
             label, missing, champion_model, model_metrics, test_set, thresholds
         )
-    rows, excluded = without_trained_rows(
-        test_set, champion_train, pd.read_parquet(train_set.path, columns=IDENTITY)
-    )
+    rows, excluded = without_trained_rows(test_set, champion_train, train_set.path)
     base = {
         "champion": label,
         "test_rows": len(test_set),
@@ -167,16 +165,16 @@ def model_not_worse_than_champion(
     )
 
 
-def _champion_train_set(champion) -> tuple[pd.DataFrame | None, str]:
-    """The identities of the rows the champion was trained on, from its lineage tag; or None
-    and what is missing (a version from before lineage, or a file garbage-collected)."""
+def _champion_train_set(champion) -> tuple[str | None, str]:
+    """The stored train set the champion was trained on, from its lineage tag; or None and
+    what is missing (a version from before lineage, or a file garbage-collected)."""
     tag = (champion.tags or {}).get("data.train_set")
     path = json.loads(tag).get("path") if tag else None
     if not path:
         return None, f"version {champion.version} has no data.train_set tag"
     if not Path(path).is_file():
         return None, f"its train set {path} is gone (make gc, or moved storage)"
-    return pd.read_parquet(path, columns=IDENTITY), ""
+    return path, ""
 
 
 def _point_estimate_fallback(

@@ -20,6 +20,7 @@ Checked against `scipy.stats.bootstrap(paired=True)` in the tests.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -31,19 +32,55 @@ MAX_UNITS = 2_000
 _BATCH = 500  # resamples per vectorized batch: bounds memory at 500 x MAX_UNITS indices
 
 
-def without_trained_rows(test: pd.DataFrame, *trained: pd.DataFrame) -> tuple[pd.DataFrame, int]:
-    """The test rows neither model was trained on, and how many were excluded."""
-    counts = None
-    for frame in trained:
-        c = frame.groupby(IDENTITY, sort=False, dropna=False).size()
-        counts = c if counts is None else counts.combine(c, max, fill_value=0)
-    if counts is None or test.empty:
+def without_trained_rows(
+    test: pd.DataFrame, *trained: pd.DataFrame | str | Path
+) -> tuple[pd.DataFrame, int]:
+    """The test rows neither model was trained on, and how many were excluded. A training
+    set is a frame or a Parquet file (only its identity columns are read). Counted in
+    DuckDB: a million test rows against two train sets of four million take about a second,
+    where pandas' group-bys took ten."""
+    import duckdb
+
+    if not trained or test.empty:
         return test, 0
-    ordinal = test.groupby(IDENTITY, sort=False, dropna=False).cumcount().to_numpy()
-    keys = pd.MultiIndex.from_frame(test[IDENTITY])
-    taken = counts.reindex(keys, fill_value=0).to_numpy()
-    keep = ordinal >= taken
-    return test[keep], int((~keep).sum())
+    ids = ", ".join(f'"{name}"' for name in IDENTITY)
+    connection = duckdb.connect()
+    try:
+        connection.register(
+            "test_rows", test[IDENTITY].assign(row_id=np.arange(len(test), dtype="int64"))
+        )
+        counted = []
+        for number, source in enumerate(trained):
+            if isinstance(source, pd.DataFrame):
+                connection.register(f"trained_{number}", source[IDENTITY])
+                relation = f"trained_{number}"
+            else:
+                relation = "read_parquet('" + str(source).replace("'", "''") + "')"
+            # Only identities the test set holds: a semi-join, then a small group-by.
+            counted.append(
+                f"SELECT {ids}, count(*) AS copies FROM {relation} "
+                f"SEMI JOIN test_ids USING ({ids}) GROUP BY ALL"
+            )
+        # The window runs over test rows whose identity was trained on only.
+        excluded = connection.execute(
+            f"""
+            WITH test_ids AS (SELECT DISTINCT {ids} FROM test_rows),
+            trained AS (
+                SELECT {ids}, max(copies) AS copies
+                FROM ({" UNION ALL ".join(counted)}) GROUP BY ALL
+            )
+            SELECT row_id FROM (
+                SELECT row_id, copies,
+                       row_number() OVER (PARTITION BY {ids} ORDER BY row_id) AS ordinal
+                FROM test_rows JOIN trained USING ({ids})
+            ) WHERE ordinal <= copies
+            """
+        ).fetchnumpy()["row_id"]
+    finally:
+        connection.close()
+    keep = np.ones(len(test), dtype=bool)
+    keep[excluded] = False
+    return test[keep], len(excluded)
 
 
 @dataclass(frozen=True)
