@@ -4,8 +4,9 @@
 
 Prints the run id and its page in the Dagster UI. The run is queued; the daemon starts it in
 its own container. With --wait, follows the run until it ends and reports how: the final
-status and, for a failure, the failed steps with their errors. Exit 0 when the run was
-launched (with --wait: when it succeeded). Standard library only: runs on the host.
+status, the wall time from submit and the run's own start-to-end time (the figures in
+deploy/README.md), and, for a failure, the failed steps with their errors. Exit 0 when the
+run was launched (with --wait: when it succeeded). Standard library only: runs on the host.
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ query($runId: ID!) {
     __typename
     ... on Run {
       status
+      startTime
+      endTime
       eventConnection(afterCursor: null) {
         events {
           __typename
@@ -93,6 +96,7 @@ def main() -> int:
     parser.add_argument("--wait", action="store_true", help="follow the run until it ends")
     parser.add_argument("--timeout", type=float, default=1800, help="seconds to wait")
     args = parser.parse_args()
+    submitted = time.monotonic()
     run_id = launch(args.port)
     print(f"Launched {JOB}: run {run_id}")
     print(f"  http://127.0.0.1:{args.port}/runs/{run_id}")
@@ -105,7 +109,9 @@ def main() -> int:
         for event in run["eventConnection"]["events"]
         if event["__typename"] == "ExecutionStepFailureEvent"
     ]
-    print(f"Run {run_id} ended: {run['status']}")
+    wall = time.monotonic() - submitted
+    took = (run.get("endTime") or 0) - (run.get("startTime") or 0)
+    print(f"Run {run_id} ended: {run['status']} in {wall:.1f} s from submit ({took:.1f} s run)")
     for event in failures:
         message = (event["error"] or {}).get("message", "").strip().splitlines()
         print(f"  step {event['stepKey']} failed: {message[-1] if message else '?'}")
