@@ -224,10 +224,11 @@ class MlflowSettings(_Group):
         ge=0,
         description="MLflow's client retries of each HTTP request (MLflow's own default: 7).",
     )
-    mlflow_http_request_backoff_factor: float = Field(
+    # Whole numbers: MLflow 3.17 parses both variables with int(); "1.0" fails every request.
+    mlflow_http_request_backoff_factor: int = Field(
         default=1, ge=0, description="Backoff factor of those retries (MLflow's own: 2)."
     )
-    mlflow_http_request_timeout: float = Field(
+    mlflow_http_request_timeout: int = Field(
         default=30, gt=0, description="Seconds per HTTP request (MLflow's own: 120)."
     )
 

@@ -77,3 +77,17 @@ def test_every_setting_is_documented_with_its_default():
         for name, field in group.model_fields.items():
             assert f"`{name.upper()}`" in page
             assert field.description, name
+
+
+def test_mlflow_http_settings_parse_as_mlflow_reads_them(monkeypatch):
+    """The values set for MLflow's own variables must parse with MLflow's types (ints in 3.17:
+    "1.0" for the backoff factor failed every request to a tracking server)."""
+    from mlflow import environment_variables
+
+    from training_assets.settings import MlflowSettings
+
+    settings = MlflowSettings().http_settings
+    assert settings
+    for name, value in settings.items():
+        monkeypatch.setenv(name, value)
+        getattr(environment_variables, name).get()
