@@ -45,6 +45,7 @@ ASSETS = {
     "training_frame",
     "train_set",
     "test_set",
+    "drift_baseline",
     "model",
     "model_metrics",
     "registered_model_version",
@@ -100,9 +101,15 @@ class Stack:
     def mlflow_uri(self) -> str:
         return f"http://127.0.0.1:{self.mlflow_port}"
 
-    def mlflow_get(self, path: str, credentials: tuple[str, str] | None = None) -> tuple[int, str]:
-        """GET on the MLflow server with basic auth (or none): status and body."""
-        request = urllib.request.Request(self.mlflow_uri + path)
+    def mlflow_get(
+        self, path: str, credentials: tuple[str, str] | None = None, post: dict | None = None
+    ) -> tuple[int, str]:
+        """GET (or POST `post` as JSON) on the MLflow server with basic auth or none: status
+        and body."""
+        data = json.dumps(post).encode() if post is not None else None
+        request = urllib.request.Request(self.mlflow_uri + path, data=data)
+        if data is not None:
+            request.add_header("Content-Type", "application/json")
         if credentials:
             token = base64.b64encode(":".join(credentials).encode()).decode()
             request.add_header("Authorization", f"Basic {token}")
@@ -333,10 +340,13 @@ def test_mlflow_refuses_requests_without_valid_credentials(stack: Stack) -> None
     assert status == 200 and json.loads(body)["user"]["is_admin"] is False, body
     status, body = stack.mlflow_get("/api/2.0/mlflow/users/current", stack.admin)
     assert status == 200 and json.loads(body)["user"]["is_admin"] is True, body
-    # Only the admin manages users.
-    listing = "/api/2.0/mlflow/users/list"
-    assert stack.mlflow_get(listing, stack.pipeline)[0] == 403
-    assert stack.mlflow_get(listing, stack.admin)[0] == 200
+    # Only the admin manages users (listing their names is open to every user in MLflow 3.17).
+    assert stack.mlflow_get("/api/2.0/mlflow/users/get?username=admin", stack.pipeline)[0] == 403
+    new_user = {"username": "mallory", "password": secrets.token_hex(8)}
+    assert stack.mlflow_get("/api/2.0/mlflow/users/create", stack.pipeline, new_user)[0] == 403
+    status, body = stack.mlflow_get("/api/2.0/mlflow/users/list", stack.admin)
+    assert status == 200, body
+    assert {user["username"] for user in json.loads(body)["users"]} == {"admin", "pipeline"}
 
 
 def passwords(stack: Stack) -> dict[str, str]:
