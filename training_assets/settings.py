@@ -224,7 +224,7 @@ class MlflowSettings(_Group):
         ge=0,
         description="MLflow's client retries of each HTTP request (MLflow's own default: 7).",
     )
-    # Whole numbers: MLflow reads these two as int and refuses e.g. "1.0" on every request.
+    # Whole numbers: MLflow 3.17 parses both variables with int(); "1.0" fails every request.
     mlflow_http_request_backoff_factor: int = Field(
         default=1, ge=0, description="Backoff factor of those retries (MLflow's own: 2)."
     )

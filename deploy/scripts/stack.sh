@@ -6,7 +6,7 @@
 #   deploy/scripts/stack.sh status    # services and run containers
 #   deploy/scripts/stack.sh down [--volumes]   # stop everything; --volumes also drops the data
 # Env: STACK_WAIT (s, default 240) bounds the wait for the webserver and MLflow;
-# STACK_ENV_FILE (default deploy/.env; created from .env.example with a random password);
+# STACK_ENV_FILE (default deploy/.env; created from .env.example with random passwords);
 # TRAINING_IMAGE, POSTGRES_IMAGE override the env file; REBUILD=1 rebuilds the image.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -27,19 +27,60 @@ env_value() {  # a variable from the environment, else from deploy/.env, else th
   echo "${value:-$default}"
 }
 
+# The passwords of deploy/.env: made up in Python and written straight to the file (mode 600),
+# so none is ever on a command line (`ps`). A missing env file is copied from .env.example with
+# a random value for each; an existing one only gets the ones it lacks (an env file from before
+# MLflow had users).
+SECRETS="POSTGRES_PASSWORD MLFLOW_ADMIN_PASSWORD MLFLOW_PIPELINE_PASSWORD"
+
+write_secrets() {
+  python3 - "$deploy/.env.example" "$env_file" $SECRETS <<'PY'
+import os, secrets, sys
+example, target, names = sys.argv[1], sys.argv[2], sys.argv[3:]
+if os.path.exists(target):
+    lines = open(target).read().splitlines()
+    have = {line.split("=", 1)[0] for line in lines if "=" in line}
+    added = [name for name in names if name not in have]
+    lines += [f"{name}={secrets.token_hex(16)}" for name in added]
+else:
+    lines, added = [], names
+    for line in open(example).read().splitlines():
+        name = line.split("=", 1)[0]
+        if name in names:
+            line = f"{name}={secrets.token_hex(16)}"
+        lines.append(line)
+if added:
+    fd = os.open(target + ".tmp", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write("\n".join(lines) + "\n")
+    os.replace(target + ".tmp", target)
+print(" ".join(added))
+PY
+}
+
 ensure_env_file() {
-  if [ ! -f "$env_file" ]; then
-    local password
-    password="$(python3 -c 'import secrets; print(secrets.token_hex(16))')"
-    (umask 077 && sed "s/^POSTGRES_PASSWORD=.*/POSTGRES_PASSWORD=$password/" \
-      "$deploy/.env.example" >"$env_file")
-    echo "stack: wrote $env_file with a random Postgres password"
+  local existed=1 added
+  [ -f "$env_file" ] || existed=0
+  added="$(write_secrets)"
+  if [ "$existed" = 1 ]; then
+    if [ -n "$added" ]; then
+      echo "stack: added random $added to $env_file"
+    fi
+  else
+    echo "stack: wrote $env_file with random passwords ($added)"
     if docker volume inspect training_stack_postgres >/dev/null 2>&1; then
       echo "stack: warning: the volume training_stack_postgres already exists and keeps the" \
         "password it was created with; if services fail to log in, restore the old env file" \
         "or drop the data with: $0 down --volumes" >&2
     fi
   fi
+}
+
+service_health() {  # the healthcheck status of a compose service's container
+  local id
+  id="$(docker ps -q --filter "label=com.docker.compose.project=$project" \
+    --filter "label=com.docker.compose.service=$1")"
+  [ -n "$id" ] && docker inspect -f '{{if .State.Health}}{{.State.Health.Status}}{{end}}' "$id"
 }
 
 up() {
@@ -62,9 +103,12 @@ up() {
   mlflow_port="$(env_value MLFLOW_PORT 5000)"
   wait_s="${STACK_WAIT:-240}"
   for _ in $(seq "$wait_s"); do
+    # MLflow's /health needs no credentials; its container turns healthy only once the
+    # entrypoint has set up the MLflow users (deploy/mlflow/entrypoint.sh).
     if python3 -c "import urllib.request as u; u.urlopen('http://127.0.0.1:$port/server_info', timeout=2); u.urlopen('http://127.0.0.1:$mlflow_port/health', timeout=2)" \
-      2>/dev/null; then
-      echo "stack: up. Dagster UI http://127.0.0.1:$port  MLflow http://127.0.0.1:$mlflow_port"
+      2>/dev/null && [ "$(service_health mlflow)" = healthy ]; then
+      echo "stack: up. Dagster UI http://127.0.0.1:$port  MLflow http://127.0.0.1:$mlflow_port" \
+        "(users: MLFLOW_ADMIN_* / MLFLOW_PIPELINE_* in $env_file)"
       return 0
     fi
     if [ -n "$(compose ps -q webserver)" ] \
@@ -113,7 +157,8 @@ down() {
   if [ -f "$env_file" ]; then
     compose down --remove-orphans --timeout 20 "${volumes[@]}"
   else
-    POSTGRES_PASSWORD=unused docker-compose -p "$project" -f "$deploy/docker-compose.yml" \
+    POSTGRES_PASSWORD=unused MLFLOW_ADMIN_PASSWORD=unused MLFLOW_PIPELINE_PASSWORD=unused \
+      docker-compose -p "$project" -f "$deploy/docker-compose.yml" \
       down --remove-orphans --timeout 20 "${volumes[@]}"
   fi
   if [ "${#volumes[@]}" -gt 0 ]; then

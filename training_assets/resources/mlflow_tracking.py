@@ -106,7 +106,22 @@ def version_by_alias(client: MlflowClient, name: str, alias: str):
     except MlflowException as error:
         if is_not_found(error):
             return None
+        if error.error_code == "PERMISSION_DENIED" and _registered_model_missing(client, name):
+            # MLflow's basic-auth app (the Docker stack) answers 403, not 404, to a non-admin
+            # asking for an alias of a model that does not exist; get_registered_model still
+            # says "not found" then, and a model that exists but may not be read stays a 403.
+            return None
         raise
+
+
+def _registered_model_missing(client: MlflowClient, name: str) -> bool:
+    from mlflow.exceptions import MlflowException
+
+    try:
+        client.get_registered_model(name)
+    except MlflowException as error:
+        return is_not_found(error)
+    return False
 
 
 def _is_connection_failure(error: BaseException) -> bool:

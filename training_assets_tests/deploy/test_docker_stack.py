@@ -3,8 +3,10 @@
 Builds the image (deploy/scripts/build-image.sh), starts deploy/docker-compose.yml with its own
 env file and loopback ports, launches `training_job` through the webserver's GraphQL API (the
 QueuedRunCoordinator queues it, the daemon launches it with the DockerRunLauncher) and checks
-the run container, the Postgres event log and the MLflow server. The fault test kills a run
-container mid-run, expects run monitoring to fail the run, and re-executes from failure.
+the run container, the Postgres event log and the MLflow server. The MLflow server runs MLflow's
+basic-auth app: requests without valid credentials are refused, the pipeline works as its own
+MLflow user, and no password shows on a command line. The fault test kills a run container
+mid-run, expects run monitoring to fail the run, and re-executes from failure.
 
 Without a Docker engine these tests skip, except under CI=true where they fail: CI must run
 them (deploy/scripts/ci-docker.sh prepares the engine and the base images).
@@ -14,6 +16,7 @@ them (deploy/scripts/ci-docker.sh prepares the engine and the base images).
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import secrets
@@ -83,6 +86,10 @@ class Stack:
     postgres_user: str
     postgres_db: str
     build_seconds: float
+    # From the stack's env file, as deploy/.env holds them.
+    admin: tuple[str, str]
+    pipeline: tuple[str, str]
+    postgres_password: str
     up_seconds: float = 0.0
     running: bool = False
 
@@ -97,6 +104,24 @@ class Stack:
     @property
     def mlflow_uri(self) -> str:
         return f"http://127.0.0.1:{self.mlflow_port}"
+
+    def mlflow_get(
+        self, path: str, credentials: tuple[str, str] | None = None, post: dict | None = None
+    ) -> tuple[int, str]:
+        """GET (or POST `post` as JSON) on the MLflow server with basic auth or none: status
+        and body."""
+        data = json.dumps(post).encode() if post is not None else None
+        request = urllib.request.Request(self.mlflow_uri + path, data=data)
+        if data is not None:
+            request.add_header("Content-Type", "application/json")
+        if credentials:
+            token = base64.b64encode(":".join(credentials).encode()).decode()
+            request.add_header("Authorization", f"Basic {token}")
+        try:
+            with urllib.request.urlopen(request, timeout=60) as response:
+                return response.status, response.read().decode()
+        except urllib.error.HTTPError as error:
+            return error.code, error.read().decode(errors="replace")
 
     def compose(self, *args: str, timeout: float = 120) -> str:
         return _run(
@@ -160,6 +185,8 @@ def stack(docker_engine, tmp_path_factory) -> Iterator[Stack]:
     lines = (DEPLOY / ".env.example").read_text().splitlines()
     settings = {
         "POSTGRES_PASSWORD": secrets.token_hex(16),
+        "MLFLOW_ADMIN_PASSWORD": secrets.token_hex(16),
+        "MLFLOW_PIPELINE_PASSWORD": secrets.token_hex(16),
         "DAGSTER_WEBSERVER_PORT": str(webserver_port),
         "MLFLOW_PORT": str(mlflow_port),
         "TRAINING_IMAGE": IMAGE,
@@ -180,6 +207,9 @@ def stack(docker_engine, tmp_path_factory) -> Iterator[Stack]:
         postgres_user="dagster",
         postgres_db="dagster",
         build_seconds=built - started,
+        admin=("admin", settings["MLFLOW_ADMIN_PASSWORD"]),
+        pipeline=("pipeline", settings["MLFLOW_PIPELINE_PASSWORD"]),
+        postgres_password=settings["POSTGRES_PASSWORD"],
     )
     try:
         stack.up()
@@ -305,9 +335,69 @@ def assert_ran_in_own_container(stack: Stack, run: dict, run_id: str) -> dict:
     return container
 
 
+SEARCH = "/api/2.0/mlflow/experiments/search?max_results=1"
+
+
+def test_mlflow_refuses_requests_without_valid_credentials(running_stack: Stack) -> None:
+    stack = running_stack
+    # /health stays open (the compose healthcheck and stack.sh use it).
+    assert stack.mlflow_get("/health")[0] == 200
+    status, body = stack.mlflow_get(SEARCH)
+    assert status == 401, body
+    assert stack.mlflow_get(SEARCH, (stack.pipeline[0], "wrong-password-123"))[0] == 401
+    assert stack.mlflow_get(SEARCH, ("nobody", stack.pipeline[1]))[0] == 401
+    assert stack.mlflow_get(SEARCH, (stack.admin[0], stack.pipeline[1]))[0] == 401
+    status, body = stack.mlflow_get(SEARCH, stack.pipeline)
+    assert status == 200, body
+    # The pipeline user is a plain user, the admin an admin.
+    status, body = stack.mlflow_get("/api/2.0/mlflow/users/current", stack.pipeline)
+    assert status == 200 and json.loads(body)["user"]["is_admin"] is False, body
+    status, body = stack.mlflow_get("/api/2.0/mlflow/users/current", stack.admin)
+    assert status == 200 and json.loads(body)["user"]["is_admin"] is True, body
+    # Only the admin manages users (listing their names is open to every user in MLflow 3.17).
+    assert stack.mlflow_get("/api/2.0/mlflow/users/get?username=admin", stack.pipeline)[0] == 403
+    new_user = {"username": "mallory", "password": secrets.token_hex(8)}
+    assert stack.mlflow_get("/api/2.0/mlflow/users/create", stack.pipeline, new_user)[0] == 403
+    status, body = stack.mlflow_get("/api/2.0/mlflow/users/list", stack.admin)
+    assert status == 200, body
+    assert {user["username"] for user in json.loads(body)["users"]} == {"admin", "pipeline"}
+
+
+def passwords(stack: Stack) -> dict[str, str]:
+    return {
+        "postgres": stack.postgres_password,
+        "mlflow admin": stack.admin[1],
+        "mlflow pipeline": stack.pipeline[1],
+    }
+
+
+def test_no_password_on_a_command_line(running_stack: Stack) -> None:
+    stack = running_stack
+    """`ps` (containers' processes show in the host's process list) and the containers'
+    configured commands carry no password; the MLflow auth config holds none either."""
+    processes = _run("ps", "-eo", "args")
+    assert "--app-name basic-auth" in processes  # the containers' processes are listed
+    ids = _run(
+        "docker", "ps", "-aq", "--filter", f"label=com.docker.compose.project={PROJECT}"
+    ).split()
+    commands = [
+        json.dumps([c["Path"], c["Args"], c["Config"]["Cmd"], c["Config"]["Entrypoint"]])
+        for c in json.loads(_run("docker", "inspect", *ids))
+    ]
+    auth_config = stack.compose("exec", "-T", "mlflow", "cat", "/tmp/mlflow-auth/basic_auth.ini")
+    assert "database_uri" in auth_config
+    for name, password in passwords(stack).items():
+        assert password not in processes, f"the {name} password is in the process list"
+        assert all(password not in command for command in commands), f"{name} in a command"
+        assert password not in auth_config, f"the {name} password is in the auth config"
+
+
 def test_training_job_runs_in_its_own_container(running_stack: Stack, monkeypatch) -> None:
     stack = running_stack
     monkeypatch.setenv("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    # This test reads MLflow as the admin; the run writes to it as the pipeline user.
+    monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", stack.admin[0])
+    monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", stack.admin[1])
     submitted = time.monotonic()
     run_id = launch(stack)
     run = wait_for_status(stack, run_id)
@@ -336,6 +426,35 @@ def test_training_job_runs_in_its_own_container(running_stack: Stack, monkeypatc
     mlflow.set_tracking_uri(stack.mlflow_uri)
     model = mlflow.sklearn.load_model(f"models:/sklearn-elastic-net-reg/{ours[0].version}")
     assert hasattr(model, "predict")
+
+    # The run worked as the pipeline user: it created the experiment and the registered model,
+    # so MLflow's auth database lists that user with MANAGE on both (a run's and a model
+    # version's user_id are not set from the login by MLflow 3.17).
+    env = dict(item.split("=", 1) for item in container["Config"]["Env"])
+    assert env["MLFLOW_TRACKING_USERNAME"] == stack.pipeline[0]
+    status, body = stack.mlflow_get(
+        f"/api/3.0/mlflow/users/permissions/list?username={stack.pipeline[0]}", stack.admin
+    )
+    assert status == 200, body
+    grants = {
+        (grant["resource_type"], grant["resource_pattern"]): grant["permission"]
+        for grant in json.loads(body)["permissions"]
+    }
+    assert grants[("registered_model", "sklearn-elastic-net-reg")] == "MANAGE", grants
+    assert grants[("experiment", experiment.experiment_id)] == "MANAGE", grants
+    # The alias history names the MLflow user that moved the champion: the pipeline user.
+    from training_assets.domain import alias_history
+
+    [event] = [
+        e
+        for e in alias_history.history(client, "sklearn-elastic-net-reg")
+        if e.by == f"Dagster run {run_id}"
+    ]
+    assert event.user == stack.pipeline[0]
+    assert event.moves["champion"][1] == str(ours[0].version)
+    # The run container's command carries no password either.
+    command = json.dumps([container["Path"], container["Args"], container["Config"]["Cmd"]])
+    assert all(password not in command for password in passwords(stack).values())
 
     print(
         f"\nimage build {stack.build_seconds:.0f}s, stack up {stack.up_seconds:.0f}s, "

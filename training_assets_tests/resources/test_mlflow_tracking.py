@@ -17,6 +17,7 @@ from training_assets.resources.mlflow_tracking import (
     is_not_found,
     redact_uri,
     tracking_uri_without_credentials,
+    version_by_alias,
 )
 from training_assets_tests.support.processes import free_port
 
@@ -116,6 +117,41 @@ def test_only_connection_failures_count_as_an_outage():
     assert not is_not_found(rejected)
     assert is_not_found(MlflowException("alias x not found.", error_code=INVALID_PARAMETER_VALUE))
     assert is_not_found(MlflowException("no model", error_code=RESOURCE_DOES_NOT_EXIST))
+
+
+class _BasicAuthAnswers:
+    """What MLflow 3.17's basic-auth server answers a non-admin (checked against a real one,
+    deploy/mlflow/entrypoint.sh): an alias of a model that does not exist is a 403; getting the
+    model itself is a 404 with default_permission READ, a 403 where the user may not read it."""
+
+    def __init__(self, model: str):
+        self.model = model
+
+    def get_model_version_by_alias(self, name, alias):
+        from mlflow.exceptions import MlflowException
+        from mlflow.protos.databricks_pb2 import PERMISSION_DENIED
+
+        raise MlflowException("Response body: 'Permission denied'", error_code=PERMISSION_DENIED)
+
+    def get_registered_model(self, name):
+        from mlflow.exceptions import MlflowException
+        from mlflow.protos.databricks_pb2 import PERMISSION_DENIED, RESOURCE_DOES_NOT_EXIST
+
+        if self.model == "missing":
+            raise MlflowException(f"{name} not found", error_code=RESOURCE_DOES_NOT_EXIST)
+        if self.model == "unreadable":
+            raise MlflowException("Permission denied", error_code=PERMISSION_DENIED)
+        return object()
+
+
+def test_no_champion_when_basic_auth_hides_a_missing_model_behind_a_403():
+    from mlflow.exceptions import MlflowException
+
+    assert version_by_alias(_BasicAuthAnswers("missing"), "m", "champion") is None
+    # A model that exists (or that the user may not read) is a real refusal, not "no champion".
+    for model in ("unreadable", "exists"):
+        with pytest.raises(MlflowException, match="Permission denied"):
+            version_by_alias(_BasicAuthAnswers(model), "m", "champion")
 
 
 def test_an_outage_asks_dagster_to_retry_with_backoff_then_names_the_reason():
