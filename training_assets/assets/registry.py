@@ -144,7 +144,9 @@ def registered_model_version(
             if config.force_new_version
             else identical_version(client, name, tags[LINEAGE_KEY_TAG])
         )
-        if same is not None:
+        # A version of this very model (an earlier, interrupted attempt of this run) is no
+        # duplicate: register_once completes it.
+        if same is not None and same.run_id != model["run_id"]:
             return _unchanged(context, mlflow_tracking, client, same, tags)
         version = register_once(mlflow_tracking, model, tags, context.log)
         client.update_model_version(

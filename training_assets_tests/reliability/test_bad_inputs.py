@@ -371,7 +371,7 @@ def test_timestamps_without_a_timezone_are_taken_as_utc_with_a_warning(trained: 
         )
         return frame
 
-    before = pd.read_parquet(trained.storage_dir / "training_frame.parquet")
+    before = pd.read_parquet(trained.stored("training_frame"))
     edit_labels(strip_zone)(trained)
     try:
         result = run_cli(trained, {})
@@ -381,5 +381,5 @@ def test_timestamps_without_a_timezone_are_taken_as_utc_with_a_warning(trained: 
     assert "have no timezone, e.g. '" in result.stderr
     assert "they are taken as UTC" in result.stderr
     # The sample labels are written in UTC: read as UTC, the frame is the same.
-    after = pd.read_parquet(trained.storage_dir / "training_frame.parquet")
+    after = pd.read_parquet(trained.stored("training_frame"))
     pd.testing.assert_frame_equal(after, before)

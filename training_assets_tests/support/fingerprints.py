@@ -29,31 +29,45 @@ def registry_state(project: Project, model_name: str = MODEL_NAME) -> list[Any]:
     )
 
 
+# A failed run may store new versions of assets upstream of its failure (say the frame,
+# before a bad run config stops the split): new files, which change nothing earlier. It must
+# never store a model, metrics or a registered version.
+UPSTREAM_OF_THE_MODEL = (
+    "feast_registry",
+    "training_frame",
+    "train_set",
+    "test_set",
+    "drift_baseline",
+)
+
+
 def project_fingerprint(project: Project) -> dict[str, Any]:
     """Stored asset versions, the registry, and the MLflow artifacts present so far.
 
     The Great Expectations reports under validation/ are left out: every check evaluation
-    writes its own report, which is a record of that run, not an earlier result. So is
-    feast_registry: it is stored before the inputs are checked, as a new version beside the
-    earlier ones (`assert_intact` checks those stay as they were).
+    writes its own report, which is a record of that run, not an earlier result.
     """
     return {
-        "assets": file_hashes(project.storage_dir, skip=("validation/", "feast_registry/")),
-        "feast_registry": file_hashes(project.storage_dir / "feast_registry", skip=("LATEST",)),
+        "assets": file_hashes(project.storage_dir, skip=("validation/",)),
         "registry": registry_state(project),
         "artifacts": file_hashes(project.mlflow_dir / "artifacts"),
     }
 
 
 def assert_intact(before: dict[str, Any], after: dict[str, Any]) -> None:
-    """Asset values and registry unchanged; every earlier MLflow artifact still there, as it was.
+    """Every stored version, the registry and every earlier MLflow artifact as they were.
 
-    A failed run may add MLflow artifacts of its own run; it must not change earlier ones.
+    New versions may appear only upstream of the model (`LATEST` there may name them); a
+    failed run may add MLflow artifacts of its own run.
     """
-    assert after["assets"] == before["assets"]
+    for name, digest in before["assets"].items():
+        asset, _, file = name.rpartition("/")
+        if file == "LATEST" and asset in UPSTREAM_OF_THE_MODEL:
+            continue
+        assert after["assets"].get(name) == digest, f"stored {name} changed or vanished"
+    added = sorted(set(after["assets"]) - set(before["assets"]))
+    assert all(name.split("/")[0] in UPSTREAM_OF_THE_MODEL for name in added), added
     assert after["registry"] == before["registry"]
-    for name, digest in before["feast_registry"].items():
-        assert after["feast_registry"].get(name) == digest, f"feast_registry/{name} changed"
     changed = {
         name: digest
         for name, digest in before["artifacts"].items()
