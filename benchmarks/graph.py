@@ -105,7 +105,8 @@ def run_graph(root: Path, data: Path, fresh: bool) -> dict:
     if result.returncode != 0:
         raise RuntimeError(f"graph materialization failed:\n{result.stderr[-4000:]}")
     timing = [line for line in result.stderr.splitlines() if line.startswith("TIME ")][-1]
-    metrics = json.loads((Path(env["TRAINING_STORAGE_DIR"]) / "model_metrics.json").read_text())
+    stored = Path(env["TRAINING_STORAGE_DIR"]) / "model_metrics"
+    metrics = json.loads((stored / (stored / "LATEST").read_text().strip()).read_text())
     return {
         "seconds": round(seconds, 3),
         "peak_mb": round(int(timing.split()[2]) / 1024, 1),

@@ -105,3 +105,14 @@ def test_failed_write_leaves_previous_value_and_no_temporary_file(tmp_path):
         atomic_write(target, crash_half_way)
     assert target.read_text() == "previous"
     assert [p.name for p in tmp_path.iterdir()] == ["value.json"]
+
+
+def test_a_stored_file_gets_the_mode_new_files_get(tmp_path):
+    """Not mkstemp's private 0600: other users of the machine (a UI, a backup) can read it."""
+    import os
+
+    target = tmp_path / "value.json"
+    atomic_write(target, lambda tmp: tmp.write_text("{}"))
+    mask = os.umask(0)
+    os.umask(mask)
+    assert target.stat().st_mode & 0o777 == 0o666 & ~mask
