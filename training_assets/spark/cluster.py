@@ -111,6 +111,8 @@ class SparkDaemon:
     port: int
     webui_port: int
     log: Path
+    # Killed on purpose (`kill_worker`): its exit is no error while waiting for others.
+    killed: bool = False
 
     @property
     def pid(self) -> int:
@@ -273,7 +275,7 @@ class StandaloneCluster:
         last_error: Exception | None = None
         while time.monotonic() < deadline:
             for daemon in [self.master, *self.worker_daemons]:
-                if daemon and daemon.process.poll() is not None:
+                if daemon and not daemon.killed and daemon.process.poll() is not None:
                     raise ClusterError(
                         f"Spark {daemon.role} (pid {daemon.pid}) exited with "
                         f"{daemon.process.returncode} while waiting for {what}:\n"
@@ -291,6 +293,7 @@ class StandaloneCluster:
         """SIGKILL worker `index` (a crashed machine): its JVM, and its executors unless told
         otherwise. Returns the PIDs killed."""
         daemon = self.worker_daemons[index]
+        daemon.killed = True
         pids = [daemon.pid, *(descendants(daemon.pid) if with_executors else [])]
         for pid in pids:
             with contextlib.suppress(ProcessLookupError):

@@ -45,3 +45,29 @@ def spark_session(
     session = builder.getOrCreate()
     session.sparkContext.setLogLevel("WARN")
     return session
+
+
+def stop_session(session: SparkSession) -> None:
+    """Stop the session and the driver JVM pyspark started for it (by its own PID).
+
+    pyspark keeps that JVM for the life of the Python process; when Python exits first the
+    JVM is orphaned and, where nothing reaps orphans, lingers as a zombie. Ending it here,
+    and waiting for it, leaves nothing behind; a later `spark_session` starts a new one.
+    """
+    from pyspark import SparkContext
+
+    session.stop()
+    gateway = SparkContext._gateway
+    process = getattr(gateway, "proc", None)
+    if gateway is None:
+        return
+    gateway.shutdown()
+    SparkContext._gateway = None
+    SparkContext._jvm = None
+    if process is not None and process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except Exception:
+            process.kill()
+            process.wait(timeout=30)

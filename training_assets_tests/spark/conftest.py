@@ -37,7 +37,7 @@ def spark_cluster() -> Iterator[StandaloneCluster]:
 
 @pytest.fixture(scope="session")
 def spark(spark_cluster: StandaloneCluster):
-    from training_assets.spark.session import spark_session
+    from training_assets.spark.session import spark_session, stop_session
 
     started = time.monotonic()
     session = spark_session(spark_cluster.master_url, app_name="training-assets-tests")
@@ -45,4 +45,4 @@ def spark(spark_cluster: StandaloneCluster):
     try:
         yield session
     finally:
-        session.stop()
+        stop_session(session)
