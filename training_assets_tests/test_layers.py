@@ -15,7 +15,7 @@ PACKAGE = "training_assets"
 # Lowest first. A module may import its own layer and the ones above it in this list.
 LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("schema and settings", ("project", "schema", "settings", "config", "sample_data")),
-    ("resources and IO managers", ("resources", "io_managers", "feast_offline_store")),
+    ("resources and IO managers", ("resources", "io_managers", "feast_offline_store", "spark")),
     ("domain helpers", ("domain",)),
     ("assets", ("assets",)),
     ("checks", ("checks",)),

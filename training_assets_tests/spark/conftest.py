@@ -1,0 +1,48 @@
+"""A real standalone Spark cluster (master + 2 workers, separate JVMs on 127.0.0.1) and a
+SparkSession on it, shared by every Spark test of the session.
+
+Skipped where the `spark` extra (pyspark) or Java is missing. Modest memory on purpose (the
+machine is shared): master and worker daemons 256m each, 1g driver, 1 core and 1g per worker.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from training_assets.spark.cluster import StandaloneCluster
+
+
+def _require_spark() -> None:
+    pytest.importorskip("pyspark", reason="the `spark` extra is not installed")
+    if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
+        pytest.skip("Spark needs Java 17+ (java on PATH or JAVA_HOME)")
+
+
+@pytest.fixture(scope="session")
+def spark_cluster() -> Iterator[StandaloneCluster]:
+    _require_spark()
+    cluster = StandaloneCluster(workers=2, worker_cores=1, worker_memory="1g")
+    cluster.start()
+    print(f"\nSpark cluster {cluster.master_url}: 2 workers up in {cluster.start_seconds:.1f} s")
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def spark(spark_cluster: StandaloneCluster):
+    from training_assets.spark.session import spark_session, stop_session
+
+    started = time.monotonic()
+    session = spark_session(spark_cluster.master_url, app_name="training-assets-tests")
+    print(f"\nSparkSession on {spark_cluster.master_url} in {time.monotonic() - started:.1f} s")
+    try:
+        yield session
+    finally:
+        stop_session(session)
