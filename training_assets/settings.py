@@ -371,6 +371,109 @@ class OperatorSettings(_Group):
     )
 
 
+class SparkSettings(_Group):
+    title = "Spark"
+    about = (
+        "Which engine runs the heavy steps (`training_frame`, the split, the fit, the metrics) "
+        "and, for Spark, where and with how much. The asset graph, its checks and the registry "
+        "are the same either way; see [spark.md](spark.md)."
+    )
+
+    training_engine: Literal["duckdb", "spark"] = Field(
+        default="duckdb",
+        description=(
+            "`duckdb`: everything in the run's own process (DuckDB join, scikit-learn). "
+            "`spark`: the join, split, fit and metrics on Spark (`SPARK_MASTER`); needs the "
+            "`spark` extra (`uv sync --extra spark`) and Java 17+."
+        ),
+    )
+    spark_master: str = Field(
+        default="local[2]",
+        description=(
+            "Where Spark runs: `local[N]` (N threads in one JVM the run starts), "
+            "`spark://host:7077` (a standalone cluster), `k8s://https://host:443` or `yarn`."
+        ),
+    )
+    spark_driver_memory: str = Field(
+        default="1g",
+        description=(
+            "Heap of the Spark driver (the JVM the run starts; with `local[N]` it does all "
+            "the work)."
+        ),
+    )
+    spark_driver_cores: int = Field(
+        default=1, ge=1, description="Cores of the driver (used in cluster deploy mode only)."
+    )
+    spark_executor_memory: str = Field(
+        default="1g", description="Heap of each executor (JVM memory size: `512m`, `4g`)."
+    )
+    spark_executor_cores: int = Field(default=1, ge=1, description="Cores of each executor.")
+    spark_cores_max: int | None = Field(
+        default=None,
+        ge=1,
+        description=(
+            "Most cores the run takes from a standalone cluster in all (`spark.cores.max`)."
+        ),
+        json_schema_extra={"default_doc": "every free core"},
+    )
+    spark_shuffle_partitions: int = Field(
+        default=8,
+        ge=1,
+        description=(
+            "Partitions after a shuffle (`spark.sql.shuffle.partitions`; Spark's own default "
+            "200 makes tiny tasks): about 2-4 per executor core, more for 100M+ rows."
+        ),
+    )
+    spark_shared_dir: Path | None = Field(
+        default=None,
+        description=(
+            "Where the frames Spark writes and reads are stored (`training_frame`, "
+            "`train_set`, `test_set` versions): a path the driver and every executor see at "
+            "the same place (a shared mount on a real cluster). The feature source and the "
+            "labels file must be readable from the executors too."
+        ),
+        json_schema_extra={"default_doc": "<TRAINING_STORAGE_DIR>"},
+    )
+
+    @field_validator("spark_master")
+    @classmethod
+    def _a_master_url(cls, master: str) -> str:
+        import re
+
+        forms = r"local(\[(\d+|\*)(,\d+)?\])?|spark://\S+|k8s://\S+|yarn|mesos://\S+"
+        if not re.fullmatch(forms, master):
+            raise ValueError(
+                "is not a Spark master URL: use local[2], spark://host:7077, "
+                "k8s://https://host:443 or yarn"
+            )
+        return master
+
+    @field_validator("spark_driver_memory", "spark_executor_memory")
+    @classmethod
+    def _a_memory_size(cls, size: str) -> str:
+        import re
+
+        if not re.fullmatch(r"\d+[kmgt]?", size.lower()):
+            raise ValueError("is not a JVM memory size such as 512m or 2g")
+        return size.lower()
+
+    def shared_dir(self, storage: StorageSettings) -> Path:
+        return self.spark_shared_dir or storage.storage_dir
+
+    def conf(self) -> dict[str, str]:
+        """The Spark configuration these settings make (`spark.*` keys)."""
+        conf = {
+            "spark.driver.memory": self.spark_driver_memory,
+            "spark.driver.cores": str(self.spark_driver_cores),
+            "spark.executor.memory": self.spark_executor_memory,
+            "spark.executor.cores": str(self.spark_executor_cores),
+            "spark.sql.shuffle.partitions": str(self.spark_shuffle_partitions),
+        }
+        if self.spark_cores_max:
+            conf["spark.cores.max"] = str(self.spark_cores_max)
+        return conf
+
+
 GROUPS: tuple[type[_Group], ...] = (
     InputSettings,
     StorageSettings,
@@ -379,6 +482,7 @@ GROUPS: tuple[type[_Group], ...] = (
     ModelValidationSettings,
     AutomationSettings,
     OperatorSettings,
+    SparkSettings,
 )
 
 
