@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 from pathlib import Path
 
 from training_assets.io_managers.files import LATEST, stored_versions
-from training_assets.settings import SettingError, StorageSettings
+from training_assets.settings import SettingError, SparkSettings, StorageSettings
 
 DATA_TAGS = ("data.training_frame", "data.train_set", "data.test_set")
 
@@ -55,6 +56,12 @@ def plan(storage_dir: Path, keep: int, referenced: set[Path]) -> list[Path]:
     return removable
 
 
+def _size(path: Path) -> int:
+    if path.is_dir():
+        return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+    return path.stat().st_size
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--keep", type=int, help="newest versions kept per asset")
@@ -77,13 +84,19 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as error:  # an unreadable registry: never guess what it references
         print(f"Cannot read the model registry ({error}); nothing removed.", file=sys.stderr)
         return 1
-    removable = plan(storage.storage_dir, keep, referenced)
+    removable = [
+        path
+        # The Spark profile's frames may live in their own shared directory.
+        for base in dict.fromkeys([storage.storage_dir, SparkSettings().shared_dir(storage)])
+        for path in plan(base, keep, referenced)
+    ]
     freed = 0
     for path in removable:
-        size = path.stat().st_size
+        size = _size(path)
         freed += size
         if not args.dry_run:
-            path.unlink()
+            # A Parquet dataset version (Spark's) is a directory of part files.
+            shutil.rmtree(path) if path.is_dir() else path.unlink()
         print(f"{'would remove' if args.dry_run else 'removed'} {path} ({size:,} bytes)")
     verb = "would free" if args.dry_run else "freed"
     print(

@@ -41,7 +41,7 @@ def _stored_frame(tags: dict[str, str], name: str, version: str):
     import pandas as pd
 
     path = Path(_tag(tags, f"data.{name}", version)["path"])
-    if not path.is_file():
+    if not path.exists():  # a file, or a Parquet dataset directory (the Spark profile's)
         raise CannotReproduce(
             f"The {name} of version {version} is gone: {path} (removed by `make gc`, or the "
             "storage moved). It cannot be reproduced."

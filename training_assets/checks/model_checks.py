@@ -16,7 +16,7 @@ import pandas as pd
 from training_assets.domain.comparison import compare, decision, without_trained_rows
 from training_assets.domain.mlflow_logging import load_pyfunc
 from training_assets.domain.registry import CHAMPION_ALIAS
-from training_assets.io_managers.files import StoredVersion
+from training_assets.io_managers.files import StoredVersion, parquet_source
 from training_assets.resources.mlflow_tracking import MlflowResource, version_by_alias
 from training_assets.resources.thresholds import ModelThresholds
 from training_assets.schema import FEATURES, TARGET
@@ -116,7 +116,7 @@ def model_not_worse_than_champion(
         return _point_estimate_fallback(
             label, missing, champion_model, model_metrics, test_set, thresholds
         )
-    rows, excluded = without_trained_rows(test_set, champion_train, train_set.path)
+    rows, excluded = without_trained_rows(test_set, champion_train, parquet_source(train_set.path))
     base = {
         "champion": label,
         "test_rows": len(test_set),
@@ -172,9 +172,10 @@ def _champion_train_set(champion) -> tuple[str | None, str]:
     path = json.loads(tag).get("path") if tag else None
     if not path:
         return None, f"version {champion.version} has no data.train_set tag"
-    if not Path(path).is_file():
+    if not Path(path).exists():
         return None, f"its train set {path} is gone (make gc, or moved storage)"
-    return path, ""
+    # A file, or a glob over a Parquet dataset's part files (the Spark profile's).
+    return parquet_source(path), ""
 
 
 def _point_estimate_fallback(

@@ -17,12 +17,23 @@ itself. Built on Dagster's `UPathIOManager` (universal-pathlib: any fsspec files
 writes are atomic (temporary file, then rename), so a killed run never leaves a half-written
 version. An input declared with `metadata={"load": "reference"}` gets a `StoredVersion`
 reference (path, run, content hash) read from the footer, without loading the data.
+
+A version can also be a Parquet dataset: a directory `<run id>.parquet/` of part files that an
+engine such as Spark wrote in place, from many processes (`ParquetDataset`). The engine
+writes into a hidden staging directory beside the version (`dataset_staging_dir`); the IO
+manager adds the lineage as the dataset's `_common_metadata` (Parquet's dataset-level footer)
+and publishes the directory with one rename, so a reader sees the whole version or none.
+Loading, `load_asset_value`, references and `stored_versions` treat it like a file.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
+import os
+import shutil
+import uuid
 from collections import OrderedDict
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -33,13 +44,15 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from training_assets.io_managers.atomic import atomic_write
+from training_assets.io_managers.atomic import _fsync_directory, atomic_write
 
 if TYPE_CHECKING:
     from upath import UPath
 
 LATEST = "LATEST"
 LINEAGE_KEY = b"training_assets.lineage"
+# A dataset version's lineage lives in this file of the directory (schema, no rows).
+DATASET_METADATA = "_common_metadata"
 # `DataFrame.attrs` keys. An asset sets LINEAGE_ATTR (a dict) on a frame it returns: what the
 # version was derived from and how, written into the footer. A loaded frame carries its
 # StoredVersion under STORED_ATTR.
@@ -66,6 +79,44 @@ def content_hash(frame: pd.DataFrame) -> str:
     digest = hashlib.sha256(",".join(map(str, frame.columns)).encode())
     digest.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
     return digest.hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class ParquetDataset:
+    """An asset value already written as a Parquet dataset directory, in place, by an engine
+    whose workers write their own part files (Spark). `staging` must come from
+    `dataset_staging_dir` for this asset and run; the IO manager publishes it as the run's
+    version by renaming it. `content_hash` is the engine's hash of the rows; `lineage` is
+    written into the dataset's `_common_metadata` as a file's lineage goes into its footer."""
+
+    staging: str
+    content_hash: str
+    lineage: dict[str, Any] = field(default_factory=dict)
+
+
+def dataset_staging_dir(base_dir: str | Path, asset: str, run_id: str) -> Path:
+    """Where an engine writes a dataset version before it is published: a hidden, unique
+    directory beside `<base_dir>/<asset>/<run id>.parquet` (same file system, so publishing
+    is one rename; hidden, so no reader or `stored_versions` takes it for a version)."""
+    directory = Path(base_dir, *asset.split("/"))
+    directory.mkdir(parents=True, exist_ok=True)
+    return directory / f".{run_id}.parquet.staging-{uuid.uuid4().hex[:12]}"
+
+
+def dataset_files(path: str | Path) -> list[Path]:
+    """The part files of a dataset directory in name order (for Spark's sorted writes, the
+    rows' order), or the file itself. Files starting with `_` or `.` are not data."""
+    path = Path(path)
+    if not path.is_dir():
+        return [path]
+    return sorted(
+        p for p in path.iterdir() if p.suffix == ".parquet" and not p.name.startswith(("_", "."))
+    )
+
+
+def parquet_source(path: str | Path) -> str:
+    """A stored Parquet version as DuckDB's `read_parquet` takes it (a glob for a dataset)."""
+    return f"{path}/*.parquet" if Path(path).is_dir() else str(path)
 
 
 class VersionNotFoundError(FileNotFoundError):
@@ -127,6 +178,8 @@ class _ParquetStore(_VersionedStore):
     extension = ".parquet"
 
     def dump_to_path(self, context: dg.OutputContext, obj: pd.DataFrame | pa.Table, path) -> None:
+        if isinstance(obj, ParquetDataset):
+            return self._publish_dataset(context, obj, path)
         given = getattr(obj, "attrs", {}).get(LINEAGE_ATTR)
         lineage = dict(given) if isinstance(given, dict) else {}
         if isinstance(obj, pa.Table):
@@ -148,6 +201,50 @@ class _ParquetStore(_VersionedStore):
             {
                 "content_hash": lineage["content_hash"],
                 "stored_bytes": path.stat().st_size,
+                "stored_version": f"run {path.stem}",
+            }
+        )
+
+    def _publish_dataset(self, context: dg.OutputContext, obj: ParquetDataset, path) -> None:
+        """Lineage into the staging directory's `_common_metadata`, then one rename makes it
+        the version (a retried step's earlier version of the same run is replaced)."""
+        if path.protocol not in ("", "file", "local"):
+            raise NotImplementedError(
+                f"Publishing a Parquet dataset to {path} needs a local or mounted file system "
+                "(a rename); object storage needs a commit protocol (docs/spark.md)."
+            )
+        staging, target = Path(obj.staging), Path(path.path)
+        files = dataset_files(staging)
+        if not staging.is_dir() or not files:
+            raise FileNotFoundError(f"No Parquet part files in {staging} to publish as {target}.")
+        lineage = {**obj.lineage, "content_hash": obj.content_hash}
+        lineage |= {"asset": context.asset_key.to_user_string(), "run_id": path.stem}
+        schema = pq.read_schema(files[0])
+        schema = schema.with_metadata({LINEAGE_KEY: json.dumps(lineage).encode()})
+        pq.write_metadata(schema, staging / DATASET_METADATA)
+        replaced = None
+        if target.exists():
+            replaced = target.with_name(f".{target.name}.replaced-{uuid.uuid4().hex[:12]}")
+            os.rename(target, replaced)
+        try:
+            os.rename(staging, target)
+        except OSError as error:
+            if replaced is not None:
+                os.rename(replaced, target)
+            if error.errno == errno.EXDEV:
+                raise OSError(
+                    f"{staging} is on another file system than {target}: write datasets into "
+                    "dataset_staging_dir() of the storage they are published to."
+                ) from error
+            raise
+        if replaced is not None:
+            shutil.rmtree(replaced, ignore_errors=True)
+        _fsync_directory(target.parent)
+        context.add_output_metadata(
+            {
+                "content_hash": obj.content_hash,
+                "stored_bytes": sum(p.stat().st_size for p in target.iterdir()),
+                "stored_files": len(dataset_files(target)),
                 "stored_version": f"run {path.stem}",
             }
         )
@@ -182,7 +279,11 @@ class _JsonStore(_VersionedStore):
 def stored_version(asset: str, path) -> StoredVersion:
     """What a stored file says about itself: for Parquet, the lineage in its footer (read
     without the data); for JSON, the hash of its text."""
-    if str(path).endswith(".parquet"):
+    if str(path).endswith(".parquet") and path.is_dir():
+        footer = Path(path) / DATASET_METADATA
+        raw = (pq.read_schema(footer).metadata or {}).get(LINEAGE_KEY) if footer.exists() else None
+        lineage = json.loads(raw) if raw else {}
+    elif str(path).endswith(".parquet"):
         raw = (pq.read_schema(_local_or_open(path)).metadata or {}).get(LINEAGE_KEY)
         lineage = json.loads(raw) if raw else {}
     else:
@@ -214,11 +315,23 @@ def _read_table(path) -> pa.Table:
     if key in _READ_CACHE:
         _READ_CACHE.move_to_end(key)
         return _READ_CACHE[key]
-    table = pq.read_table(_local_or_open(path))
+    table = _read_dataset(Path(path)) if path.is_dir() else pq.read_table(_local_or_open(path))
     _READ_CACHE[key] = table
     while len(_READ_CACHE) > _READ_CACHE_SIZE:
         _READ_CACHE.popitem(last=False)
     return table
+
+
+def _read_dataset(directory: Path) -> pa.Table:
+    """A dataset version's rows in part-file order, with the dataset's own schema metadata
+    (the lineage) instead of the writer's per-file metadata."""
+    files = dataset_files(directory)
+    if not files:
+        raise FileNotFoundError(f"No Parquet part files in {directory}.")
+    table = pa.concat_tables(pq.read_table(p) for p in files)
+    footer = directory / DATASET_METADATA
+    metadata = pq.read_schema(footer).metadata if footer.exists() else None
+    return table.replace_schema_metadata(metadata)
 
 
 def _wants_arrow(context: dg.InputContext) -> bool:
@@ -264,9 +377,18 @@ class JsonIOManager(dg.ConfigurableIOManagerFactory):
 
 
 def stored_versions(base_dir: str | Path, asset: str) -> list[Path]:
-    """The stored versions of an asset, oldest first (local storage)."""
+    """The stored versions of an asset, oldest first (local storage): files, and Parquet
+    dataset directories (never a hidden staging directory)."""
     directory = Path(base_dir, *asset.split("/"))
     if not directory.is_dir():
         return []
-    files = [p for p in directory.iterdir() if p.is_file() and p.suffix in (".parquet", ".json")]
-    return sorted(files, key=lambda p: (p.stat().st_mtime_ns, p.name))
+    versions = [
+        p
+        for p in directory.iterdir()
+        if not p.name.startswith(".")
+        and (
+            (p.is_file() and p.suffix in (".parquet", ".json"))
+            or (p.is_dir() and p.suffix == ".parquet")
+        )
+    ]
+    return sorted(versions, key=lambda p: (p.stat().st_mtime_ns, p.name))
