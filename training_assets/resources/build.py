@@ -13,12 +13,14 @@ from training_assets.resources.mlflow_tracking import (
     tracking_uri_without_credentials,
 )
 from training_assets.resources.source_files import FeatureSourceResource
+from training_assets.resources.spark import SparkResource
 from training_assets.resources.thresholds import ModelThresholds
 from training_assets.settings import (
     DataValidationSettings,
     InputSettings,
     MlflowSettings,
     ModelValidationSettings,
+    SparkSettings,
     StorageSettings,
 )
 
@@ -27,6 +29,10 @@ def build_resources() -> dict[str, object]:
     """Resources from the settings in the environment, read at call time."""
     inputs, storage, mlflow = InputSettings(), StorageSettings(), MlflowSettings()
     validation, thresholds = DataValidationSettings(), ModelValidationSettings()
+    spark = SparkSettings()
+    # With TRAINING_ENGINE=spark the frames (Parquet) are versioned where every executor can
+    # write them: SPARK_SHARED_DIR (by default the same storage).
+    frames_dir = spark.shared_dir(storage) if spark.training_engine == "spark" else None
     # `http://user:password@host` works, but the credentials go to MLflow's own variables
     # (MLFLOW_TRACKING_USERNAME/PASSWORD) and never into the resource, logs or metadata.
     tracking_uri = tracking_uri_without_credentials(
@@ -37,7 +43,7 @@ def build_resources() -> dict[str, object]:
     on_server = tracking_uri.startswith(("http://", "https://"))
     artifact_default = None if on_server else (storage.mlflow_dir / "artifacts").as_uri()
     return {
-        "parquet_io_manager": ParquetIOManager(base_dir=str(storage.storage_dir)),
+        "parquet_io_manager": ParquetIOManager(base_dir=str(frames_dir or storage.storage_dir)),
         "json_io_manager": JsonIOManager(base_dir=str(storage.storage_dir)),
         "feast": FeastResource(
             repo_path=str(inputs.feast_repo_path), always_apply=inputs.feast_always_apply
@@ -64,6 +70,17 @@ def build_resources() -> dict[str, object]:
             drift_max_psi=validation.data_drift_max_psi,
             drift_bins=validation.data_drift_bins,
             max_examples=validation.data_validation_examples,
+        ),
+        # Started only by the Spark profile's assets, on first use in a run.
+        "spark": SparkResource(
+            master=spark.spark_master,
+            driver_memory=spark.spark_driver_memory,
+            driver_cores=spark.spark_driver_cores,
+            executor_memory=spark.spark_executor_memory,
+            executor_cores=spark.spark_executor_cores,
+            cores_max=spark.spark_cores_max,
+            shuffle_partitions=spark.spark_shuffle_partitions,
+            shared_dir=str(spark.shared_dir(storage)),
         ),
         "thresholds": ModelThresholds(
             max_rmse=thresholds.model_max_rmse,

@@ -9,7 +9,7 @@ maps tasks to workers even when all of them run on 127.0.0.1 (same host, differe
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from training_assets.spark.cluster import get_json
@@ -53,6 +53,44 @@ def application_executors(spark: SparkSession) -> list[ExecutorTasks]:
             )
         )
     return executors
+
+
+def executor_task_counts(spark: SparkSession) -> dict[str, dict[str, Any]]:
+    """Every executor of the application so far (gone ones too) with the web UI of the
+    worker that launched it and its completed tasks. With a `local[N]` master the driver is
+    the only executor (worker "driver")."""
+    context = spark.sparkContext
+    if not context.uiWebUrl:
+        return {}
+    url = f"{context.uiWebUrl}/api/v1/applications/{context.applicationId}/allexecutors"
+    entries = get_json(url)
+    local = all(entry["id"] == "driver" for entry in entries)
+    counts = {}
+    for entry in entries:
+        if entry["id"] == "driver" and not local:
+            continue
+        logs = entry.get("executorLogs") or {}
+        counts[entry["id"]] = {
+            "worker": _origin(logs["stdout"]) if "stdout" in logs else "driver",
+            "host": entry.get("hostPort", ""),
+            "completed_tasks": int(entry["completedTasks"]),
+            "failed_tasks": int(entry["failedTasks"]),
+        }
+    return counts
+
+
+def tasks_since(
+    before: dict[str, dict[str, Any]], after: dict[str, dict[str, Any]]
+) -> dict[str, dict[str, Any]]:
+    """Per executor, the tasks completed and failed between two `executor_task_counts`."""
+    delta = {}
+    for executor, now in after.items():
+        then = before.get(executor, {})
+        completed = now["completed_tasks"] - then.get("completed_tasks", 0)
+        failed = now["failed_tasks"] - then.get("failed_tasks", 0)
+        if completed or failed:
+            delta[executor] = {**now, "completed_tasks": completed, "failed_tasks": failed}
+    return delta
 
 
 def completed_tasks_by_worker(spark: SparkSession, master_state: dict) -> dict[str, int]:
