@@ -267,6 +267,45 @@ def parquet_rows(path: Path) -> tuple[int, int]:
     return sum(pq.read_metadata(p).num_rows for p in files), len(files)
 
 
+def write_frame(
+    spark: SparkSession,
+    labels: str | Path | DataFrame,
+    plan: FeatureViewSpec | dict[str, Any],
+    staging: str | Path,
+    declared: Mapping[str, str] = DECLARED_TYPES,
+    features: Sequence[str] = FEATURES,
+    separator: str = "\t",
+) -> WrittenFrame:
+    """Join the view described by `plan` (the dict `feast_registry` records for the DuckDB
+    path, or a FeatureViewSpec) onto the labels and write the training frame into the new
+    directory `staging` as a Parquet dataset, written by the executors.
+
+    The job must succeed and the footers must count every label row; otherwise `staging` is
+    removed and the error raised. Publishing it (a rename) is the caller's: the versioned IO
+    manager (`ParquetDataset`) or `write_training_frame`. (Workers here share the local file
+    system; on a real cluster `staging` must be on storage every executor can write.)
+    """
+    started = time.monotonic()
+    spec = plan if isinstance(plan, FeatureViewSpec) else FeatureViewSpec.from_dict(plan)
+    spec = spec.with_features(features)
+    staging = Path(staging).resolve()
+    if staging.exists():
+        raise FileExistsError(f"{staging} exists; the training frame is never overwritten.")
+    label_rows = read_labels(spark, labels, separator)
+    frame = training_frame(asof_join(label_rows, [spec]), declared, features)
+    try:
+        expected = label_rows.count()
+        frame.write.mode("errorifexists").parquet(str(staging))
+        rows, files = parquet_rows(staging)
+        if rows != expected:
+            # Every label row must survive the join; anything else is a bug in the join.
+            raise RuntimeError(f"The join wrote {rows} rows for {expected} label rows.")
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return WrittenFrame(staging, rows, files, time.monotonic() - started)
+
+
 def write_training_frame(
     spark: SparkSession,
     labels: str | Path | DataFrame,
@@ -276,37 +315,19 @@ def write_training_frame(
     features: Sequence[str] = FEATURES,
     separator: str = "\t",
 ) -> WrittenFrame:
-    """Join the view described by `plan` (the dict `feast_registry` records for the DuckDB
-    path, or a FeatureViewSpec) onto the labels and write the training frame to
-    `destination` as a Parquet dataset, written by the executors.
-
-    All or nothing: the executors write into a staging directory next to `destination`,
-    which is renamed to `destination` only after the job succeeded and its footers count
-    every label row; on any failure the staging directory is removed and nothing appears
-    at `destination`. (Workers here share the local file system; on a real cluster the
-    destination must be a shared file system.)
-    """
-    started = time.monotonic()
-    spec = plan if isinstance(plan, FeatureViewSpec) else FeatureViewSpec.from_dict(plan)
-    spec = spec.with_features(features)
+    """`write_frame` into a staging directory next to `destination`, renamed to
+    `destination` only once complete: all or nothing at `destination`."""
     destination = Path(destination).resolve()
     if destination.exists():
         raise FileExistsError(f"{destination} exists; the training frame is never overwritten.")
-    label_rows = read_labels(spark, labels, separator)
-    frame = training_frame(asof_join(label_rows, [spec]), declared, features)
     staging = destination.with_name(f".{destination.name}.staging-{uuid.uuid4().hex[:12]}")
+    written = write_frame(spark, labels, plan, staging, declared, features, separator)
     try:
-        expected = label_rows.count()
-        frame.write.mode("errorifexists").parquet(str(staging))
-        rows, files = parquet_rows(staging)
-        if rows != expected:
-            # Every label row must survive the join; anything else is a bug in the join.
-            raise RuntimeError(f"The join wrote {rows} rows for {expected} label rows.")
         os.rename(staging, destination)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    return WrittenFrame(destination, rows, files, time.monotonic() - started)
+    return WrittenFrame(destination, written.rows, written.files, written.seconds)
 
 
 def read_frame(path: str | Path) -> pd.DataFrame:

@@ -1,0 +1,93 @@
+"""The train/test split on Spark (TRAINING_ENGINE=spark): whether the frame can be split, and
+the split itself, written by the executors as two Parquet datasets.
+
+Sizes are scikit-learn's (`ceil(n * test_size)` test rows); which rows go where is decided by
+a seeded hash of each row's identity (`training_assets.spark.split`), so the rows differ from
+`train_test_split(random_state=17)`'s: see docs/spark.md.
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from training_assets.domain.spark_frames import content_hash
+from training_assets.domain.splitting import SplitError
+from training_assets.io_managers.files import dataset_files
+from training_assets.schema import SPLIT_COLUMNS, TARGET, TRAINING_FRAME_SORT_KEYS
+from training_assets.spark.split import TEST_COLUMN, hash_split
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame
+
+SPLIT_METHOD = "spark-hash"
+
+
+def class_counts(frame: DataFrame) -> dict[int, int]:
+    """Rows per label value (a small aggregate)."""
+    rows = frame.groupBy(TARGET).count().collect()
+    return {int(row[TARGET]): int(row["count"]) for row in rows if row[TARGET] is not None}
+
+
+def check_split_counts(rows: int, counts: dict[int, int], test_size: float) -> None:
+    """`splitting.check_splittable`'s rule and messages, from the counts alone: both sets
+    need rows, and each class needs two rows or more."""
+    test_rows = math.ceil(rows * test_size)
+    if rows < 2 or test_rows < 1 or test_rows >= rows:
+        raise SplitError(
+            f"training_frame has {rows} row(s): test_size {test_size} would leave "
+            f"{rows - test_rows} for train_set and {test_rows} for test_set; both need rows. "
+            "Add labelled rows (TRAINING_LABELS_PATH) or change test_size."
+        )
+    scarce = {label: count for label, count in counts.items() if count < 2}
+    if len(counts) < 2 or scarce:
+        raise SplitError(
+            f"training_frame's label {TARGET!r} has class counts {counts}: train_set and "
+            "test_set each need at least one row of both classes 0 and 1, so every class "
+            "needs 2 rows or more. Add labelled rows of the missing class (TRAINING_LABELS_PATH)."
+        )
+
+
+@dataclass(frozen=True)
+class WrittenSplit:
+    name: str
+    staging: Path
+    rows: int
+    positives: int
+    content_hash: str
+
+
+def write_split(
+    frame: DataFrame, test_size: float, seed: int, staging: dict[str, Path]
+) -> list[WrittenSplit]:
+    """Split `frame` and write `train_set` and `test_set` (SPLIT_COLUMNS, sorted by the
+    frame's sort keys) into their new staging directories; all or nothing."""
+    from pyspark.sql import functions as F
+
+    split = hash_split(frame, test_size, seed)
+    written: list[WrittenSplit] = []
+    try:
+        for name, is_test in (("train_set", False), ("test_set", True)):
+            part = split.frame.where(F.col(TEST_COLUMN) == F.lit(is_test)).select(*SPLIT_COLUMNS)
+            part.orderBy(*TRAINING_FRAME_SORT_KEYS).write.mode("errorifexists").parquet(
+                str(staging[name])
+            )
+            stored = frame.sparkSession.read.parquet(str(staging[name]))
+            stats = stored.agg(F.count(F.lit(1)), F.sum(TARGET)).first()
+            rows, positives = int(stats[0]), int(stats[1] or 0)
+            written.append(WrittenSplit(name, staging[name], rows, positives, content_hash(stored)))
+        sizes = {item.name: item.rows for item in written}
+        if sizes != {"train_set": split.rows - split.test_rows, "test_set": split.test_rows}:
+            raise RuntimeError(f"The split wrote {sizes} rows of {split.rows}.")
+        if not all(dataset_files(item.staging) for item in written):
+            raise RuntimeError(f"The split wrote no part files: {staging}.")
+    except BaseException:
+        for directory in staging.values():
+            shutil.rmtree(directory, ignore_errors=True)
+        raise
+    finally:
+        split.release()
+    return written
