@@ -137,14 +137,17 @@ def frame_profile(frame: DataFrame, features: Sequence[str] = FEATURES) -> dict[
     }
 
 
-def content_hash(frame: DataFrame) -> str:
-    """A hash of a frame's rows (as a multiset) and column names, computed by the executors.
-    Not the DuckDB path's `content_hash` (which hashes the rows in order on one machine): a
-    frame has one data version per engine."""
+def content_hash(frame: DataFrame, **aggregates) -> tuple[str, dict[str, Any]]:
+    """A hash of a frame's rows (as a multiset) and column names, computed by the executors,
+    with the values of `aggregates` (Spark columns by name) from the same pass. Not the
+    DuckDB path's `content_hash` (which hashes the rows in order on one machine): a frame has
+    one data version per engine."""
     from pyspark.sql import functions as F
 
-    row = frame.agg(F.count(F.lit(1)).alias("rows"), *_hash_sums(frame.columns)).first()
-    return _digest(frame.columns, row.asDict())
+    extra = [column.alias(name) for name, column in aggregates.items()]
+    row = frame.agg(F.count(F.lit(1)).alias("rows"), *_hash_sums(frame.columns), *extra).first()
+    values = row.asDict()
+    return _digest(frame.columns, values), {name: values[name] for name in aggregates}
 
 
 def _hash_sums(columns: Sequence[str]) -> list:

@@ -44,8 +44,10 @@ def check_split_counts(rows: int, counts: dict[int, int], test_size: float) -> N
         )
     scarce = {label: count for label, count in counts.items() if count < 2}
     if len(counts) < 2 or scarce:
+        # Most frequent first, as pandas' value_counts lists them.
+        shown = dict(sorted(counts.items(), key=lambda item: (-item[1], item[0])))
         raise SplitError(
-            f"training_frame's label {TARGET!r} has class counts {counts}: train_set and "
+            f"training_frame's label {TARGET!r} has class counts {shown}: train_set and "
             "test_set each need at least one row of both classes 0 and 1, so every class "
             "needs 2 rows or more. Add labelled rows of the missing class (TRAINING_LABELS_PATH)."
         )

@@ -328,9 +328,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--worker-memory", default="1g")
     args = parser.parse_args(argv)
     cluster = StandaloneCluster(args.workers, args.worker_cores, args.worker_memory)
+
+    def stop(signum, frame):
+        raise KeyboardInterrupt
+
+    # Ctrl-C, and SIGTERM too (a background job's SIGINT may be ignored): the JVMs are
+    # stopped by `with cluster` either way.
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
     with cluster:
-        print(f"master {cluster.master_url}  web UI {cluster.master.webui}")
-        print(f"up in {cluster.start_seconds:.1f} s; Ctrl-C stops it")
+        print(f"master {cluster.master_url}  web UI {cluster.master.webui}", flush=True)
+        print(f"up in {cluster.start_seconds:.1f} s; Ctrl-C stops it", flush=True)
         with contextlib.suppress(KeyboardInterrupt):
             signal.pause()
 

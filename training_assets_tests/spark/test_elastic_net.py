@@ -43,7 +43,8 @@ def training_rows(spark, tmp_path_factory):
 
 @pytest.mark.parametrize(
     ("alpha", "l1_ratio"),
-    [(0.5, 0.1), (0.5, 0.0), (0.5, 1.0), (0.5, 0.5), (0.001, 0.5), (0.001, 0.1), (0.01, 0.9)],
+    # The pipeline's default; ridge; lasso; a small alpha (OWLQN stops earliest there).
+    [(0.5, 0.1), (0.5, 0.0), (0.5, 1.0), (0.001, 0.5)],
 )
 def test_matches_sklearn(training_rows, alpha, l1_ratio):
     from sklearn.linear_model import ElasticNet

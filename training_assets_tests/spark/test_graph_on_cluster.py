@@ -141,9 +141,7 @@ def test_both_workers_ran_tasks_of_the_run(graph_run, spark_cluster):
         for asset in SPARK_STEPS:
             for executor in _metadata(instance, asset)["spark_tasks"].values():
                 per_worker[workers[executor["worker"]]] += executor["completed_tasks"]
-        joined = {
-            workers[e["worker"]]: e["completed_tasks"] for e in frame["spark_tasks"].values()
-        }
+        joined = {workers[e["worker"]]: e["completed_tasks"] for e in frame["spark_tasks"].values()}
     print(f"\ntasks per worker: whole run {per_worker}, the join {joined}")
     assert len(per_worker) == 2 and all(count > 0 for count in per_worker.values())
     assert len(joined) == 2 and all(count > 0 for count in joined.values())

@@ -1,7 +1,9 @@
 """The hash split on Spark: the same rows go to test whatever the run or the partitioning,
-about the requested share of them, duplicates included."""
+exactly scikit-learn's number of them (`ceil(n * test_size)`), duplicates included."""
 
 from __future__ import annotations
+
+import math
 
 import pandas as pd
 import pytest
@@ -42,12 +44,11 @@ def test_deterministic_across_runs_and_partitionings(frame):
     from training_assets.spark.split import assign_split
 
     first = _test_rows(assign_split(frame, 0.2, seed=17))
-    again = _test_rows(assign_split(frame, 0.2, seed=17))
     one_partition = _test_rows(assign_split(frame.repartition(1), 0.2, seed=17))
     shuffled = _test_rows(
         assign_split(frame.repartition(7, F.rand(seed=1)).orderBy(F.rand(seed=2)), 0.2, seed=17)
     )
-    for other in (again, one_partition, shuffled):
+    for other in (one_partition, shuffled):
         pd.testing.assert_frame_equal(first, other)
     other_seed = _test_rows(assign_split(frame, 0.2, seed=18))
     assert not first["test"].equals(other_seed["test"])
@@ -55,13 +56,15 @@ def test_deterministic_across_runs_and_partitionings(frame):
     assert ((first["rows"] > 1) & (first["test"] > 0) & (first["test"] < first["rows"])).any()
 
 
-def test_share(frame):
+def test_exactly_scikit_learns_sizes(frame):
     from training_assets.spark.split import assign_split
 
     rows = frame.count()
-    for share in (0.2, 0.5):
+    for share in (0.2, 0.5, 0.013):
         test = assign_split(frame, share, seed=17).where("is_test").count()
-        # 22k rows: the share's standard error is ~0.003 at 0.2.
-        assert abs(test / rows - share) < 0.015, (test, rows)
+        assert test == math.ceil(rows * share), (test, rows, share)
+    # Tiny frames too (the cutoff search widens its band to every row).
+    tiny = frame.limit(7)
+    assert assign_split(tiny, 0.2, seed=17).where("is_test").count() == 2
     with pytest.raises(ValueError):
         assign_split(frame, 1.0)

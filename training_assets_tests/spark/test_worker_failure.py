@@ -1,6 +1,6 @@
 """Faults on the real cluster: a worker (and its executor) SIGKILLed while the join runs, and
 a job that cannot succeed. Runs last in this directory (name order): it kills a worker of the
-shared cluster and starts a replacement before it returns."""
+shared cluster and starts a replacement worker before it returns."""
 
 from __future__ import annotations
 
@@ -33,16 +33,11 @@ def _active_tasks_on(spark, worker_webui: str) -> int:
     )
 
 
-def _restore_workers(spark, cluster, count: int = 2) -> None:
-    """A replacement worker, and an executor of this application on it."""
-    alive = cluster.alive_workers()
-    while len(alive) < count:
-        daemon = cluster.add_worker()
-        deadline = time.monotonic() + 120
-        while not any(e.active for e in _executors_on(spark, daemon.webui)):
-            assert time.monotonic() < deadline, "no executor on the replacement worker"
-            time.sleep(0.5)
-        alive = cluster.alive_workers()
+def _restore_workers(cluster, count: int = 2) -> None:
+    """Replacement workers, registered with the master (this session's application may or
+    may not place an executor on them: the lost one may already run on a survivor)."""
+    while len(cluster.alive_workers()) < count:
+        cluster.add_worker()
 
 
 def test_worker_killed_mid_join(spark, spark_cluster, tmp_path):
@@ -95,7 +90,7 @@ def test_worker_killed_mid_join(spark, spark_cluster, tmp_path):
             assert not [p for p in tmp_path.iterdir() if ".staging-" in p.name]
             pytest.fail(f"the join did not recover from a lost worker: {outcome['error']!r}")
     finally:
-        _restore_workers(spark, spark_cluster)
+        _restore_workers(spark_cluster)
 
 
 def test_failing_job_writes_nothing(spark, tmp_path):
