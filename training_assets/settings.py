@@ -460,19 +460,6 @@ class SparkSettings(_Group):
     def shared_dir(self, storage: StorageSettings) -> Path:
         return self.spark_shared_dir or storage.storage_dir
 
-    def conf(self) -> dict[str, str]:
-        """The Spark configuration these settings make (`spark.*` keys)."""
-        conf = {
-            "spark.driver.memory": self.spark_driver_memory,
-            "spark.driver.cores": str(self.spark_driver_cores),
-            "spark.executor.memory": self.spark_executor_memory,
-            "spark.executor.cores": str(self.spark_executor_cores),
-            "spark.sql.shuffle.partitions": str(self.spark_shuffle_partitions),
-        }
-        if self.spark_cores_max:
-            conf["spark.cores.max"] = str(self.spark_cores_max)
-        return conf
-
 
 GROUPS: tuple[type[_Group], ...] = (
     InputSettings,
