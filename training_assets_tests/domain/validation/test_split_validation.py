@@ -29,6 +29,7 @@ def frame() -> pd.DataFrame:
             "trip_completed": rng.integers(0, 2, rows).astype("int64"),
         }
     )
+    result["feature_timestamp"] = result["event_timestamp"] - pd.Timedelta(minutes=5)
     # Two identical rows (e.g. a repeated order: same driver and time) are legitimate.
     result.loc[1] = result.loc[0]
     return result[list(SPLIT_COLUMNS)]
@@ -80,12 +81,30 @@ def test_a_set_without_one_class_fails(frame, settings):
     assert outcome.failed[0].observed == "missing [1]"
 
 
+def splittable(frame: pd.DataFrame, test_size: float = 0.2) -> None:
+    check_splittable(len(frame), frame.trip_completed.value_counts().to_dict(), test_size)
+
+
 def test_frames_that_cannot_be_split_get_a_clear_error(frame):
-    check_splittable(frame, 0.2)
+    splittable(frame)
     with pytest.raises(SplitError, match="has 1 row"):
-        check_splittable(frame.head(1), 0.2)
+        splittable(frame.head(1))
     single = pd.concat([frame[frame.trip_completed == 0], frame[frame.trip_completed == 1].head(1)])
     with pytest.raises(SplitError, match=r"class counts .*1: 1\}.*every class needs 2 rows"):
-        check_splittable(single, 0.2)
+        splittable(single)
     with pytest.raises(SplitError, match="both classes"):
-        check_splittable(frame.assign(trip_completed=0), 0.2)
+        splittable(frame.assign(trip_completed=0))
+
+
+def test_the_split_index_gives_train_test_splits_rows_in_its_order(frame):
+    """The frame is split by row numbers from ShuffleSplit: the same rows, in the same order,
+    as `train_test_split(test_size=0.2, random_state=17)`, which the seed's pipeline used."""
+    from training_assets.domain.splitting import split_frame, split_indices
+
+    expected_train, expected_test = train_test_split(frame, test_size=0.2, random_state=17)
+    train, test = split_indices(len(frame), 0.2, 17)
+    assert train.tolist() == expected_train.index.tolist()
+    assert test.tolist() == expected_test.index.tolist()
+    ours_train, ours_test = split_frame(frame, 0.2, 17)
+    pd.testing.assert_frame_equal(ours_train, expected_train.reset_index(drop=True))
+    pd.testing.assert_frame_equal(ours_test, expected_test.reset_index(drop=True))
