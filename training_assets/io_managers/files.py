@@ -142,7 +142,7 @@ class _VersionedStore(dg.UPathIOManager):
         _write_text(self._asset_dir(context) / LATEST, path.name)
 
     def load_input(self, context: dg.InputContext) -> Any:
-        if (context.definition_metadata or {}).get("load") == "reference":
+        if _wants_reference(context):
             return self.reference(context.asset_key.to_user_string(), self._get_path(context))
         return super().load_input(context)
 
@@ -294,6 +294,16 @@ def _read_table(path) -> pa.Table:
     while len(_READ_CACHE) > _READ_CACHE_SIZE:
         _READ_CACHE.popitem(last=False)
     return table
+
+
+def _wants_reference(context: dg.InputContext) -> bool:
+    """An input declared with `metadata={"load": "reference"}` or annotated StoredVersion."""
+    if (context.definition_metadata or {}).get("load") == "reference":
+        return True
+    try:
+        return context.dagster_type.typing_type is StoredVersion
+    except dg.DagsterInvariantViolationError:  # a context built without a type
+        return False
 
 
 def _wants_arrow(context: dg.InputContext) -> bool:

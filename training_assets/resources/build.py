@@ -19,6 +19,7 @@ from training_assets.settings import (
     InputSettings,
     MlflowSettings,
     ModelValidationSettings,
+    ScaleSettings,
     StorageSettings,
 )
 
@@ -27,6 +28,7 @@ def build_resources() -> dict[str, object]:
     """Resources from the settings in the environment, read at call time."""
     inputs, storage, mlflow = InputSettings(), StorageSettings(), MlflowSettings()
     validation, thresholds = DataValidationSettings(), ModelValidationSettings()
+    scale = ScaleSettings()
     # `http://user:password@host` works, but the credentials go to MLflow's own variables
     # (MLFLOW_TRACKING_USERNAME/PASSWORD) and never into the resource, logs or metadata.
     tracking_uri = tracking_uri_without_credentials(
@@ -64,6 +66,8 @@ def build_resources() -> dict[str, object]:
             drift_max_psi=validation.data_drift_max_psi,
             drift_bins=validation.data_drift_bins,
             max_examples=validation.data_validation_examples,
+            out_of_core_rows=scale.training_out_of_core_rows,
+            duckdb_memory_limit=scale.training_duckdb_memory_limit,
         ),
         "thresholds": ModelThresholds(
             max_rmse=thresholds.model_max_rmse,
