@@ -12,6 +12,7 @@ from training_assets.resources.mlflow_tracking import (
     MlflowResource,
     tracking_uri_without_credentials,
 )
+from training_assets.resources.scale import ScaleResource
 from training_assets.resources.source_files import FeatureSourceResource
 from training_assets.resources.thresholds import ModelThresholds
 from training_assets.settings import (
@@ -66,6 +67,10 @@ def build_resources() -> dict[str, object]:
             drift_max_psi=validation.data_drift_max_psi,
             drift_bins=validation.data_drift_bins,
             max_examples=validation.data_validation_examples,
+            out_of_core_rows=scale.training_out_of_core_rows,
+            duckdb_memory_limit=scale.training_duckdb_memory_limit,
+        ),
+        "scale": ScaleResource(
             out_of_core_rows=scale.training_out_of_core_rows,
             duckdb_memory_limit=scale.training_duckdb_memory_limit,
         ),
