@@ -22,8 +22,6 @@ from training_assets.schema import ENTITY_KEY, EVENT_TIMESTAMP, LABEL_CLASSES, L
 
 # Arrow reads the file in blocks of this many bytes (~100k rows of the sample's format).
 _BLOCK_BYTES = 4 << 20
-# Rows per chunk when pandas has to tokenize the file itself (see `_scan_pandas`).
-_PANDAS_CHUNK_ROWS = 500_000
 # Bad values quoted in a message; the rest are counted.
 _EXAMPLES = 3
 # Blocks whose timestamps are all between this and now are taken as Arrow parsed them; a block
@@ -91,11 +89,13 @@ class LabelsResource(dg.ConfigurableResource):
         try:
             findings, table = self._scan_arrow(path, now)
         except (pa.ArrowInvalid, pa.ArrowKeyError):
-            # Not parsed here: `_scan_pandas`, outside this handler, says why (its error would
-            # otherwise chain Arrow's traceback onto the clear message, printed twice by Dagster).
+            # Arrow does not tokenize the file as pandas does (a row with another number of
+            # fields, invalid UTF-8, ...): `read`, outside this handler, says why (its error
+            # would otherwise chain Arrow's traceback onto the clear message, printed twice by
+            # Dagster). It holds the whole file as text: ~14 GB at 100M rows.
             findings = None
         if findings is None:
-            findings, table = self._scan_pandas(path, now)
+            return pa.Table.from_pandas(self.read(), _SCHEMA, preserve_index=False)
         if findings.rows == 0:
             raise LabelsError(f"Labels file {path} has a header but no rows.")
         findings.finish(path)
@@ -112,8 +112,8 @@ class LabelsResource(dg.ConfigurableResource):
         parsed apart, see `_utc_timestamps`). Only such blocks pay for pandas: a few hundred ms
         each. Arrow's casts also take a few forms `read` does not (hexadecimal integers such as
         `0x10`, which it refuses; hour-only offsets such as `+02`, on which it fails), as the
-        whole-file Arrow read before this one did. Raises Arrow's error when the file does not tokenize as Arrow reads it (wrong
-        number of fields, invalid UTF-8, ...)."""
+        whole-file Arrow read before this one did. Raises Arrow's error when the file does not
+        tokenize as Arrow reads it (wrong number of fields, invalid UTF-8, ...)."""
         reader = pa_csv.open_csv(
             path,
             read_options=pa_csv.ReadOptions(block_size=_BLOCK_BYTES),
@@ -142,25 +142,6 @@ class LabelsResource(dg.ConfigurableResource):
             elif typed is not None:
                 batches.append(typed)
         return findings, None if findings.refused else pa.Table.from_batches(batches, _SCHEMA)
-
-    def _scan_pandas(self, path: Path, now: pd.Timestamp) -> tuple[_Findings, pa.Table | None]:
-        """Files Arrow does not tokenize as pandas does (a row with too many fields, invalid
-        UTF-8, ...): pandas' tokenizer in chunks, so the message is `read`'s (pandas names the
-        line) and memory stays bounded; slower than Arrow (~3 s per million rows)."""
-        findings = _Findings(now)
-        tables: list[pa.Table] = []
-        try:
-            for chunk in self._read_text(path, chunksize=_PANDAS_CHUNK_ROWS):
-                checked = findings.check(chunk[list(LABEL_COLUMNS)])
-                if findings.refused:
-                    tables.clear()
-                elif checked is not None:
-                    tables.append(pa.Table.from_pandas(checked, _SCHEMA, preserve_index=False))
-        except (ValueError, pd.errors.ParserError, UnicodeDecodeError) as error:
-            raise LabelsError(f"Cannot read labels file {path}: {error}") from error
-        return findings, None if findings.refused else pa.concat_tables(
-            tables or [_SCHEMA.empty_table()]
-        )
 
 
 _SCHEMA = pa.schema(

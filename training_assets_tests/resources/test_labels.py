@@ -114,7 +114,6 @@ def small_blocks(monkeypatch):
     """Blocks of a few rows, so that small files span many of them (the readers' settings,
     not a stand-in: the same code runs with blocks of 4 MiB)."""
     monkeypatch.setattr(labels_module, "_BLOCK_BYTES", 256)
-    monkeypatch.setattr(labels_module, "_PANDAS_CHUNK_ROWS", 4)
 
 
 def rows(*lines: str, good: int = 0) -> str:
