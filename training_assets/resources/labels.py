@@ -9,10 +9,12 @@ pandas, both readers skip blank lines without counting them).
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import dagster as dg
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -22,6 +24,10 @@ from training_assets.schema import ENTITY_KEY, EVENT_TIMESTAMP, LABEL_CLASSES, L
 
 # Arrow reads the file in blocks of this many bytes (~100k rows of the sample's format).
 _BLOCK_BYTES = 4 << 20
+# Bytes scanned at a time for rows with another number of fields (`_odd_lines`), and the most
+# short rows padded while streaming (more go through `read`).
+_LOCATE_BYTES = 64 << 20
+_MAX_SHORT = 100_000
 # Bad values quoted in a message; the rest are counted.
 _EXAMPLES = 3
 # Blocks whose timestamps are all between this and now are taken as Arrow parsed them; a block
@@ -88,20 +94,39 @@ class LabelsResource(dg.ConfigurableResource):
         now = pd.Timestamp.now(tz="UTC")
         try:
             findings, table = self._scan_arrow(path, now)
-        except (pa.ArrowInvalid, pa.ArrowKeyError):
-            # Arrow does not tokenize the file as pandas does (a row with another number of
-            # fields, invalid UTF-8, ...): `read`, outside this handler, says why (its error
-            # would otherwise chain Arrow's traceback onto the clear message, printed twice by
-            # Dagster). It holds the whole file as text: ~14 GB at 100M rows.
-            findings = None
+        except (pa.ArrowInvalid, pa.ArrowKeyError) as error:
+            # Not raised here: the messages below would otherwise carry Arrow's traceback
+            # (printed twice by Dagster).
+            findings, parse_error = None, "CSV parse error" in str(error)
+        if findings is None and parse_error:
+            # A row with another number of fields than the header: find it (`_odd_lines`).
+            odd = _odd_lines(path, self.separator)
+            if odd is not None and odd.too_many is not None:
+                line, fields = odd.too_many
+                # pandas' tokenizer stops there, so `read` says this (its words, checked
+                # against it in test_labels.py).
+                raise LabelsError(
+                    f"Cannot read labels file {path}: Error tokenizing data. C error: Expected "
+                    f"{odd.fields} fields in line {line}, saw {fields}\n"
+                )
+            if odd is not None and odd.short:
+                # pandas fills the missing fields of short rows with "": so does the stream.
+                try:
+                    with _Padded(path, odd.short, self.separator) as padded:
+                        findings, table = self._scan_arrow(padded, now)
+                except (pa.ArrowInvalid, pa.ArrowKeyError):
+                    findings = None
         if findings is None:
+            # Anything else Arrow does not tokenize as pandas does (invalid UTF-8, quotes,
+            # carriage returns, ...): `read` says what. It holds the whole file as text
+            # (~14 GB at 100M rows).
             return pa.Table.from_pandas(self.read(), _SCHEMA, preserve_index=False)
         if findings.rows == 0:
             raise LabelsError(f"Labels file {path} has a header but no rows.")
         findings.finish(path)
         return table
 
-    def _scan_arrow(self, path: Path, now: pd.Timestamp) -> tuple[_Findings, pa.Table | None]:
+    def _scan_arrow(self, path, now: pd.Timestamp) -> tuple[_Findings, pa.Table | None]:
         """Stream the file as text with Arrow. A block is taken as Arrow casts it when every
         value casts and lies in its domain (labels in LABEL_CLASSES, timestamps with a zone and
         not in the future): the cost is a few vectorised casts per block. Any other block goes
@@ -171,6 +196,108 @@ def _cast_block(batch: pa.RecordBatch, now: pd.Timestamp) -> pa.RecordBatch | No
     if not pc.all(pc.is_in(columns[2], value_set=_CLASSES)).as_py():
         return None
     return pa.RecordBatch.from_arrays(columns, schema=_SCHEMA)
+
+
+@dataclass
+class _OddLines:
+    """Lines of the file with another number of fields than its header's."""
+
+    fields: int  # the header's
+    too_many: tuple[int, int] | None  # the first: (line, fields)
+    short: list[tuple[int, int]]  # (offset of the line's end, fields missing)
+
+
+def _odd_lines(path: Path, separator: str) -> _OddLines | None:
+    """Where rows have too many or too few fields, found with numpy a few MB at a time: the
+    first line with too many (pandas' tokenizer refuses it; line numbers count every line, as
+    pandas' do), and the end of each line with too few. None when pandas and this count
+    could differ: quotes or carriage returns in the file, a short line starting with a space
+    (pandas may take it as blank), more than _MAX_SHORT short lines, or an over-long first
+    row (pandas then takes its first field as the index)."""
+    if len(separator.encode()) != 1:
+        return None
+    delimiter = separator.encode()[0]
+    with open(path, "rb") as handle:
+        header = handle.readline()
+        if b'"' in header or b"\r" in header:
+            return None
+        odd = _OddLines(fields=header.count(delimiter) + 1, too_many=None, short=[])
+        line, offset, carry, first_row = 1, len(header), b"", True
+        while True:
+            chunk = handle.read(_LOCATE_BYTES)
+            data = carry + chunk
+            if not chunk:
+                if not data:
+                    return odd
+                data += b"\n"  # the last line has no newline
+            buffer = np.frombuffer(data, np.uint8)
+            if (buffer == ord('"')).any() or (buffer == ord("\r")).any():
+                return None
+            ends = np.flatnonzero(buffer == ord("\n"))
+            if not len(ends):
+                carry = data
+                continue
+            starts = np.concatenate(([0], ends[:-1] + 1))
+            delimiters = np.flatnonzero(buffer[: ends[-1]] == delimiter)
+            fields = np.searchsorted(delimiters, ends) - np.searchsorted(delimiters, starts) + 1
+            rows = ends > starts  # pandas and Arrow skip empty lines
+            if first_row and rows.any():
+                first_row = False
+                if fields[np.argmax(rows)] > odd.fields:
+                    return None
+            over = np.flatnonzero(rows & (fields > odd.fields))
+            if len(over):
+                odd.too_many = (line + 1 + int(over[0]), int(fields[over[0]]))
+                return odd
+            under = np.flatnonzero(rows & (fields < odd.fields))
+            if (buffer[starts[under]] == ord(" ")).any():
+                return None
+            # Padding goes before the line's newline (or at the end of the file).
+            odd.short += zip(
+                (offset + ends[under]).tolist(),
+                (odd.fields - fields[under]).tolist(),
+                strict=True,
+            )
+            if len(odd.short) > _MAX_SHORT:
+                return None
+            line += len(ends)
+            offset += int(ends[-1]) + 1
+            carry = data[ends[-1] + 1 :]
+            if not chunk:
+                return odd
+
+
+class _Padded(io.RawIOBase):
+    """The file with separators appended to its short lines, read as a stream."""
+
+    def __init__(self, path: Path, short: list[tuple[int, int]], separator: str) -> None:
+        self._file = open(path, "rb")  # noqa: SIM115 (closed with the stream)
+        self._inserts = [(at, separator.encode() * missing) for at, missing in short]
+        self._next, self._position, self._pending = 0, 0, b""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        if not self._pending:
+            want = len(buffer)
+            if self._next < len(self._inserts):
+                at, padding = self._inserts[self._next]
+                if at <= self._position + want:
+                    self._pending = self._file.read(at - self._position) + padding
+                    self._next += 1
+                    self._position = at
+            if not self._pending:
+                self._pending = self._file.read(want)
+                self._position += len(self._pending)
+        size = min(len(buffer), len(self._pending))
+        buffer[:size] = self._pending[:size]
+        self._pending = self._pending[size:]
+        return size
+
+    def close(self) -> None:
+        self._file.close()
+        super().close()
 
 
 def _microseconds(timestamp: pd.Timestamp) -> int:

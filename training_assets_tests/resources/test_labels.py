@@ -114,6 +114,7 @@ def small_blocks(monkeypatch):
     """Blocks of a few rows, so that small files span many of them (the readers' settings,
     not a stand-in: the same code runs with blocks of 4 MiB)."""
     monkeypatch.setattr(labels_module, "_BLOCK_BYTES", 256)
+    monkeypatch.setattr(labels_module, "_LOCATE_BYTES", 100)
 
 
 def rows(*lines: str, good: int = 0) -> str:
@@ -148,10 +149,21 @@ SAME_AS_READ = {
     "blank_lines_skipped_by_both": rows(GOOD * 20, "\n\n", "2026-01-01T00:00:00Z\t1\t2\n"),
     "columns_reordered_and_extra": "trip_completed\tnote\tdriver_id\tevent_timestamp\n"
     + "1\ta\t1001\t2026-01-01T00:00:00Z\n" * 30,
-    # Not tokenized by Arrow as by pandas: pandas' own message, with its line.
+    # Rows with another number of fields than the header: pandas refuses the first with too
+    # many (its line counts blank lines) and fills short ones with "".
     "too_many_fields": rows(GOOD * 30, "2026-01-01T00:00:00Z\t1\t1\t1\n", GOOD * 30),
+    "too_many_after_blank_lines": rows(GOOD * 5, "\n\n", GOOD * 30, "a\tb\tc\td\n"),
+    "too_many_after_short": rows(GOOD * 5, "x\n", GOOD * 30, "a\tb\tc\td\te\n"),
     "too_few_fields": rows(GOOD * 30, "2026-01-01T00:00:00Z\t1\n", GOOD * 30),
     "one_field": rows(GOOD * 30, "x\n", GOOD * 30),
+    "short_rows_in_many_blocks": rows(*(GOOD * 9 + "2026-01-01T00:00:00Z\t1\n" for _ in range(6))),
+    "truncated_last_row": rows(GOOD * 30, "2026-01-01T00:0"),
+    "short_row_starting_with_a_space": rows(GOOD * 30, " x\n", GOOD * 3),
+    "short_rows_fill_an_optional_column": "event_timestamp\tdriver_id\ttrip_completed\tnote\n"
+    + "2026-01-01T00:00:00Z\t1001\t1\tok\n" * 30
+    + "2026-01-01T00:00:00Z\t1002\t0\n" * 3,
+    "quoted_field_with_a_tab": rows(GOOD * 30, '"2026-01-01T00:00:00Z\t"\t1\t1\n'),
+    "crlf_with_a_short_row": rows(GOOD * 30, "2026-01-01T00:00:00Z\t1\n").replace("\n", "\r\n"),
 }
 
 
