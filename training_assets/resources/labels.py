@@ -92,13 +92,14 @@ class LabelsResource(dg.ConfigurableResource):
             raise LabelsError(f"Cannot read labels file {path}: {error}") from error
         self._check_header(path, list(header.columns))
         now = pd.Timestamp.now(tz="UTC")
+        parse_error = False
         try:
             findings, table = self._scan_arrow(path, now)
         except (pa.ArrowInvalid, pa.ArrowKeyError) as error:
             # Not raised here: the messages below would otherwise carry Arrow's traceback
             # (printed twice by Dagster).
             findings, parse_error = None, "CSV parse error" in str(error)
-        if findings is None and parse_error:
+        if parse_error:
             # A row with another number of fields than the header: find it (`_odd_lines`).
             odd = _odd_lines(path, self.separator)
             if odd is not None and odd.too_many is not None:
