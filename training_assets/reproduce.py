@@ -37,25 +37,24 @@ def _tag(tags: dict[str, str], name: str, version: str) -> Any:
     return json.loads(tags[name])
 
 
-def _stored_frame(tags: dict[str, str], name: str, version: str):
-    import pandas as pd
-
+def _stored_path(tags: dict[str, str], name: str, version: str) -> str:
     path = Path(_tag(tags, f"data.{name}", version)["path"])
     if not path.exists():  # a file, or a Parquet dataset directory (the Spark profile's)
         raise CannotReproduce(
             f"The {name} of version {version} is gone: {path} (removed by `make gc`, or the "
             "storage moved). It cannot be reproduced."
         )
-    return pd.read_parquet(path)
+    return str(path)
 
 
 def reproduce(client, name: str, version: str) -> dict[str, Any]:
     import mlflow
+    import pandas as pd
     from mlflow.exceptions import MlflowException
-    from sklearn.linear_model import ElasticNet
     from sklearn.metrics import mean_absolute_error, root_mean_squared_error
 
     from training_assets.domain.registry import library_versions
+    from training_assets.domain.training import ROWS, fit_elastic_net
     from training_assets.resources.mlflow_tracking import is_not_found
 
     try:
@@ -65,8 +64,8 @@ def reproduce(client, name: str, version: str) -> dict[str, Any]:
             raise
         raise CannotReproduce(f"Registered model {name!r} has no version {version}.") from None
     tags = dict(registered.tags or {})
-    train = _stored_frame(tags, "train_set", version)
-    test = _stored_frame(tags, "test_set", version)
+    train_path = _stored_path(tags, "train_set", version)
+    test = pd.read_parquet(_stored_path(tags, "test_set", version))
     params = _tag(tags, "run_config", version)["model"]
     recorded = _tag(tags, "metrics", version)
 
@@ -78,7 +77,7 @@ def reproduce(client, name: str, version: str) -> dict[str, Any]:
     if changed:
         print(f"warning: library versions differ from training time: {changed}", file=sys.stderr)
 
-    refit = ElasticNet(**params).fit(train[list(FEATURES)], train[TARGET])
+    refit = fit_elastic_net(train_path, params, tags.get("fit_method", ROWS))
     predictions = refit.predict(test[list(FEATURES)])
     served = np.asarray(
         mlflow.pyfunc.load_model(f"models:/{name}/{version}").predict(test[list(FEATURES)])

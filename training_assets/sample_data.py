@@ -92,20 +92,22 @@ def driver_orders_table(size: SampleSize) -> pa.Table:
     )
 
 
-def write_labels_csv(table: pa.Table, path: Path) -> None:
+# Rows formatted and written at a time: one string array of 100M timestamps (3.2 GB) would
+# pass Arrow's 2 GiB limit for a `string` array (ArrowCapacityError); the bytes written are
+# the same whatever the slice.
+LABEL_SLICE_ROWS = 5_000_000
+
+
+def write_labels_csv(table: pa.Table, path: Path, slice_rows: int = LABEL_SLICE_ROWS) -> None:
     """Write labels as the seed's tab-separated file with ISO-8601 UTC timestamps."""
-    # Arrow's %S prints the fraction of the second as well: 2026-01-01T01:35:59.574937+00:00
-    iso = pc.strftime(table["event_timestamp"], format="%Y-%m-%dT%H:%M:%S+00:00")
-    table = table.set_column(0, "event_timestamp", iso)
+    options = pa_csv.WriteOptions(delimiter="\t", quoting_style="none", include_header=False)
     with pa.OSFile(str(path), "wb") as sink:
         sink.write("\t".join(table.column_names).encode() + b"\n")
-        pa_csv.write_csv(
-            table,
-            sink,
-            write_options=pa_csv.WriteOptions(
-                delimiter="\t", quoting_style="none", include_header=False
-            ),
-        )
+        for start in range(0, table.num_rows, slice_rows):
+            part = table.slice(start, slice_rows)
+            # Arrow's %S prints the fraction of the second too: 2026-01-01T01:35:59.574937+00:00
+            iso = pc.strftime(part["event_timestamp"], format="%Y-%m-%dT%H:%M:%S+00:00")
+            pa_csv.write_csv(part.set_column(0, "event_timestamp", iso), sink, options)
 
 
 DEFAULT_SIZE = SampleSize()

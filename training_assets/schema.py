@@ -21,8 +21,12 @@ FEATURE_RANGES: dict[str, tuple[float | None, float | None]] = {
     "avg_daily_trips": (0.0, None),
 }
 
-# Column order of the training frame: label columns first, then the features.
-TRAINING_FRAME_COLUMNS = (*LABEL_COLUMNS, *FEATURES)
+# When the feature row each label row got was observed: carried by the join, so the leakage
+# check can verify every row without repeating the join.
+FEATURE_TIMESTAMP = "feature_timestamp"
+
+# Column order of the training frame: label columns, the features, the feature timestamp.
+TRAINING_FRAME_COLUMNS = (*LABEL_COLUMNS, *FEATURES, FEATURE_TIMESTAMP)
 # Rows are sorted by these so every downstream result is reproducible.
 TRAINING_FRAME_SORT_KEYS = (EVENT_TIMESTAMP, ENTITY_KEY, TARGET)
 
@@ -40,7 +44,5 @@ FEAST_TO_PANDAS_DTYPE = {
 }
 ENTITY_TO_PANDAS_DTYPE = {"INT64": "int64", "INT32": "int32", "STRING": "object"}
 
-# Columns the leakage check adds to recompute each row's features independently: the
-# observation time of the feature row used, and `<feature>__as_of` for each feature.
-FEATURE_TIMESTAMP = "feature_timestamp"
+# The leakage check's recomputed features: `<feature>__as_of` for each feature.
 AS_OF_SUFFIX = "__as_of"

@@ -355,6 +355,28 @@ class AutomationSettings(_Group):
     )
 
 
+class ScaleSettings(_Group):
+    title = "Large data"
+    about = (
+        "Where the pipeline stops holding the frame in pandas. Small frames are validated by "
+        "Great Expectations in pandas and fitted by scikit-learn as they always were; larger "
+        "ones are validated by DuckDB over the stored Parquet and fitted from statistics "
+        "streamed over its row groups (docs/performance.md)."
+    )
+
+    training_out_of_core_rows: int = Field(
+        default=2_000_000,
+        ge=0,
+        description=(
+            "Frames with more rows than this are checked in DuckDB and fitted out of core "
+            "(same expectations, same model to ~1e-15)."
+        ),
+    )
+    training_duckdb_memory_limit: str = Field(
+        default="2GB", description="DuckDB's memory limit in the checks (it spills beyond)."
+    )
+
+
 class OperatorSettings(_Group):
     title = "Running it"
     about = "What `make run`, `make dev` and `make mlflow-ui` do."
@@ -468,6 +490,7 @@ GROUPS: tuple[type[_Group], ...] = (
     DataValidationSettings,
     ModelValidationSettings,
     AutomationSettings,
+    ScaleSettings,
     OperatorSettings,
     SparkSettings,
 )

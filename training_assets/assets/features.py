@@ -14,23 +14,30 @@ import pandas as pd
 import pyarrow as pa
 
 from training_assets.assets import OWNERS
-from training_assets.domain.input_checks import check_feature_source, check_joined_features
+from training_assets.domain.input_checks import (
+    JoinedFeatureChecks,
+    check_feature_source,
+    check_joined_features,
+)
 from training_assets.domain.training_frame import (
-    asof_frame,
+    FrameProfile,
     feature_lineage,
+    frame_join,
     frame_metadata,
     ordered,
     service_features,
 )
-from training_assets.io_managers.files import LINEAGE_ATTR, content_hash
+from training_assets.io_managers.files import LINEAGE_ATTR, TableStream
 from training_assets.resources.feast_store import FeastResource
 from training_assets.resources.labels import LabelsResource
 from training_assets.schema import (
     ENTITY_KEY,
     FEATURE_REFS,
     FEATURE_SERVICE,
+    FEATURE_TIMESTAMP,
     FEATURE_VIEW,
     FEATURES,
+    TRAINING_FRAME_COLUMNS,
 )
 
 GROUP = "features"
@@ -83,7 +90,7 @@ def training_frame(
     feast_registry: dict[str, Any],
     feast: FeastResource,
     labels: LabelsResource,
-) -> dg.Output[pd.DataFrame]:
+) -> dg.Output:
     declared = feast_registry["feature_views"].get(FEATURE_VIEW, {}).get("features", {})
     missing = [name for name in FEATURES if name not in declared]
     if missing:
@@ -105,50 +112,89 @@ def training_frame(
         )
         features = list(FEATURES)
         plan = offline_store.get("feature_views", {}).get(FEATURE_VIEW)
-    if plan is not None:
-        check_feature_source(plan, declared)
-        label_rows = labels.read_arrow()
-        label_count = label_rows.num_rows
-        table = asof_frame(
-            label_rows, plan, offline_store.get("duckdb_settings", {}), declared, features
-        )
-        del label_rows
-        check_joined_features(table, plan)
-        metadata = frame_metadata(table)
-        # The asset's value stays a pandas DataFrame (what downstream assets and
-        # `output_for_node` see); numeric columns are handed over without a copy.
-        frame = table.to_pandas(split_blocks=True, self_destruct=True)
-        del table
-    else:
-        label_rows = labels.read()
-        label_count = len(label_rows)
-        if service is not None:
-            joined = feast.historical_features(label_rows, service=FEATURE_SERVICE)
-        else:
-            joined = feast.historical_features(label_rows, list(FEATURE_REFS))
-        frame = ordered(joined, declared)
-        table = pa.Table.from_pandas(frame, preserve_index=False)
-        view = feast_registry["feature_views"][FEATURE_VIEW]
-        check_joined_features(table, {"path": view["source"], "join_keys": [(ENTITY_KEY,) * 2]})
-        metadata = frame_metadata(table)
-    context.log.info(
-        f"Point-in-time join by the {offline_store.get('type', 'configured')} offline store: "
-        f"{len(frame)} rows, features of "
-        f"{f'feature service {FEATURE_SERVICE!r}' if service else 'feature refs'}."
-    )
-    if len(frame) != label_count:
-        # Every label row must survive the join; anything else is a bug in retrieval.
-        raise RuntimeError(
-            f"Point-in-time join returned {len(frame)} rows for {label_count} label rows."
-        )
-    version = content_hash(frame)
     lineage = feature_lineage(feast_registry, FEATURE_SERVICE if service else None)
-    # Written into the stored file's footer with the version: what the frame was made from.
-    frame.attrs[LINEAGE_ATTR] = {
-        "content_hash": version,
-        "features": lineage,
-        "labels": {"path": labels.path},
+    frame_lineage = {"features": lineage, "labels": {"path": labels.path}}
+    metadata = {
+        "feature_service": lineage["feature_service"] or "",
+        "feature_views": dg.MetadataValue.json(lineage["feature_views"]),
     }
-    metadata["feature_service"] = lineage["feature_service"] or ""
-    metadata["feature_views"] = dg.MetadataValue.json(lineage["feature_views"])
-    return dg.Output(frame, metadata=metadata, data_version=dg.DataVersion(version))
+    store = offline_store.get("type", "configured")
+    if plan is None:
+        frame = _from_feast(feast, labels, feast_registry, declared, service is not None)
+        frame.attrs[LINEAGE_ATTR] = frame_lineage
+        metadata |= frame_metadata(pa.Table.from_pandas(frame, preserve_index=False))
+        context.log.info(f"Point-in-time join by the {store} offline store: {len(frame)} rows.")
+        return dg.Output(frame, metadata=metadata)
+    # The ASOF store's join, streamed out of DuckDB into storage: never whole in memory.
+    check_feature_source(plan, declared)
+    label_rows = labels.read_arrow()
+    label_count = label_rows.num_rows
+    join = frame_join(
+        label_rows, plan, offline_store.get("duckdb_settings", {}), declared, features
+    )
+    del label_rows  # DuckDB holds what it still needs
+    reader, close = join.stream()
+    checks, profile = JoinedFeatureChecks(plan), FrameProfile()
+    columns = list(TRAINING_FRAME_COLUMNS)
+
+    def inspect(batch: pa.RecordBatch) -> None:
+        checks.inspect(batch)
+        profile.add(batch)
+
+    def finish() -> dict[str, Any]:
+        checks.finish()
+        if profile.rows != label_count:
+            # Every label row must survive the join; anything else is a bug in retrieval.
+            raise RuntimeError(
+                f"Point-in-time join returned {profile.rows} rows for {label_count} label rows."
+            )
+        context.log.info(
+            f"Point-in-time join by the {store} offline store: {profile.rows} rows, features "
+            f"of {f'feature service {FEATURE_SERVICE!r}' if service else 'feature refs'}."
+        )
+        return profile.metadata()
+
+    return dg.Output(
+        TableStream(
+            schema=reader.schema,
+            batches=(batch.select(columns) for batch in reader),
+            lineage=frame_lineage,
+            inspect=inspect,
+            finish=finish,
+            close=close,
+        ),
+        metadata=metadata,
+    )
+
+
+def _from_feast(
+    feast: FeastResource,
+    labels: LabelsResource,
+    feast_registry: dict[str, Any],
+    declared: dict[str, str],
+    with_service: bool,
+) -> pd.DataFrame:
+    """The frame from Feast's own `get_historical_features` (any other offline store), with
+    the feature timestamp looked up as-of (Feast does not return it)."""
+    from training_assets.domain.validation.leakage import FeatureSource, with_as_of_features
+
+    label_rows = labels.read()
+    if with_service:
+        joined = feast.historical_features(label_rows, service=FEATURE_SERVICE)
+    else:
+        joined = feast.historical_features(label_rows, list(FEATURE_REFS))
+    source = FeatureSource.from_registry(feast_registry)
+    joined[FEATURE_TIMESTAMP] = with_as_of_features(
+        joined.assign(**{name: joined[name] for name in FEATURES}), source
+    )[FEATURE_TIMESTAMP].to_numpy()
+    frame = ordered(joined, declared)
+    view = feast_registry["feature_views"][FEATURE_VIEW]
+    check_joined_features(
+        pa.Table.from_pandas(frame, preserve_index=False),
+        {"path": view["source"], "join_keys": [(ENTITY_KEY,) * 2]},
+    )
+    if len(frame) != len(label_rows):
+        raise RuntimeError(
+            f"Point-in-time join returned {len(frame)} rows for {len(label_rows)} label rows."
+        )
+    return frame

@@ -11,6 +11,7 @@ from typing import Any
 
 import dagster as dg
 import pandas as pd
+import pyarrow.parquet as pq
 
 from training_assets.assets import OWNERS
 from training_assets.config import ElasticNetConfig
@@ -19,11 +20,13 @@ from training_assets.domain.mlflow_logging import (
     load_pyfunc,
     log_dataset,
     log_feast_lineage,
+    log_stored_dataset,
     pip_requirements,
-    schema_sample,
 )
-from training_assets.io_managers.files import STORED_ATTR
+from training_assets.domain.training import fit_elastic_net, fit_method
+from training_assets.io_managers.files import StoredVersion
 from training_assets.resources.mlflow_tracking import MlflowResource
+from training_assets.resources.scale import ScaleResource
 from training_assets.schema import FEATURES, TARGET
 
 GROUP = "model"
@@ -40,34 +43,33 @@ def model(
     context: dg.AssetExecutionContext,
     config: ElasticNetConfig,
     mlflow_tracking: MlflowResource,
-    train_set: pd.DataFrame,
+    scale: ScaleResource,
+    train_set: StoredVersion,
 ) -> dict[str, Any]:
     import mlflow
     from mlflow.models import infer_signature
-    from sklearn.linear_model import ElasticNet
 
-    features, target = train_set[list(FEATURES)], train_set[TARGET]
-    estimator = ElasticNet(
-        alpha=config.alpha, l1_ratio=config.l1_ratio, random_state=config.random_state
-    ).fit(features, target)
-
+    rows = pq.read_metadata(train_set.path).num_rows
+    method = fit_method(rows, scale.out_of_core_rows)
+    estimator = fit_elastic_net(train_set.path, config.model_dump(), method)
+    # What MLflow infers the signature and the dataset's schema from: the first rows.
+    head = pq.ParquetFile(train_set.path).read_row_group(0).slice(0, 100).to_pandas()
+    features = head[list(FEATURES)]
     with mlflow_tracking.outage_retries(context):
         mlflow_tracking.activate()
         run_id = mlflow_tracking.run_for_dagster_run(
             context.run.run_id, tags={"dagster.asset_key": context.asset_key.to_user_string()}
         )
         with mlflow.start_run(run_id=run_id):
-            mlflow.log_params({**config.model_dump(), "train_rows": len(train_set)})
-            log_dataset(train_set, "train_set", "training", TARGET)
-            stored = train_set.attrs.get(STORED_ATTR)
-            frame = (stored.lineage.get("derived_from") or {}) if stored else {}
+            mlflow.log_params({**config.model_dump(), "train_rows": rows, "fit_method": method})
+            log_stored_dataset(train_set, head, rows, "train_set", "training", TARGET)
+            frame = train_set.lineage.get("derived_from") or {}
             if (frame.get("lineage") or {}).get("features"):
                 log_feast_lineage(frame["lineage"]["features"])
-            sample = schema_sample(features)
             model_info = mlflow.sklearn.log_model(
                 sk_model=estimator,
                 name="model",
-                signature=infer_signature(sample, estimator.predict(sample)),
+                signature=infer_signature(features, estimator.predict(features)),
                 input_example=features.head(5),
                 pip_requirements=pip_requirements(),
             )
@@ -81,7 +83,8 @@ def model(
             "mlflow_model": dg.MetadataValue.url(
                 mlflow_tracking.logged_model_url(model_info.model_id)
             ),
-            "train_rows": len(train_set),
+            "train_rows": rows,
+            "fit_method": method,
             "params": dg.MetadataValue.json(config.model_dump()),
             "coefficients": dg.MetadataValue.json(coefficients),
             "intercept": float(estimator.intercept_),
@@ -93,9 +96,11 @@ def model(
         "run_id": run_id,
         "experiment_name": mlflow_tracking.experiment_name,
         "params": config.model_dump(),
+        # How it was fitted, so `make reproduce` refits the same way.
+        "fit_method": method,
         # What it was trained on: the stored train_set version and, through its footer, the
         # training_frame version and the split's config.
-        "train_set": stored.as_dict() if stored else None,
+        "train_set": train_set.as_dict(),
     }
 
 

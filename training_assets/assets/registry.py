@@ -71,6 +71,7 @@ def lineage_tags(model: dict[str, Any], test_set: StoredVersion) -> dict[str, st
         "data.train_set": stored(train),
         "data.test_set": stored(test_set.as_dict()),
         "run_config": json.dumps(run_config, sort_keys=True),
+        "fit_method": str(model.get("fit_method", "rows")),
         "libraries": json.dumps(library_versions(), sort_keys=True),
         "feast.project": str(features.get("project")),
         "feast.feature_service": str(features.get("feature_service")),

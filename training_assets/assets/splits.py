@@ -4,21 +4,24 @@ baseline taken from a frame that passed every blocking check."""
 from typing import Any
 
 import dagster as dg
-import pandas as pd
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from training_assets.assets import OWNERS
 from training_assets.config import SplitConfig
-from training_assets.domain.splitting import split_frame
+from training_assets.domain.splitting import check_splittable, split_indices, taken
 from training_assets.domain.validation import drift
-from training_assets.io_managers.files import LINEAGE_ATTR, STORED_ATTR
+from training_assets.io_managers.files import StoredVersion, TableStream
 from training_assets.resources.data_validation import DataValidationResource
-from training_assets.schema import FEATURES, TARGET
+from training_assets.schema import FEATURES, SPLIT_COLUMNS, TARGET
 
 GROUP = "data"
 
 
 @dg.multi_asset(
     group_name=GROUP,
+    # The frame's stored version: read here as Arrow (memory-mapped), not as pandas.
+    ins={"training_frame": dg.AssetIn(metadata={"load": "reference"})},
     outs={
         "train_set": dg.AssetOut(
             io_manager_key="parquet_io_manager",
@@ -34,25 +37,30 @@ GROUP = "data"
         ),
     },
 )
-def train_test_sets(config: SplitConfig, training_frame: pd.DataFrame):
-    """Shuffle-split the training frame with a fixed seed (the seed's `train_test_split`)."""
-    train, test = split_frame(training_frame, config.test_size, config.random_state)
-    source = training_frame.attrs.get(STORED_ATTR)
-    for name, frame in (("train_set", train), ("test_set", test)):
-        # Written into the split's footer: the frame version it came from and how.
-        frame.attrs[LINEAGE_ATTR] = {
-            "derived_from": source.as_dict() if source else None,
-            "split": config.model_dump(),
-        }
+def train_test_sets(config: SplitConfig, training_frame: StoredVersion):
+    """Shuffle-split the training frame with a fixed seed: the rows of the seed's
+    `train_test_split(test_size, random_state)`, taken from the stored frame a chunk at a time."""
+    table = pq.read_table(training_frame.path, memory_map=True).select(list(SPLIT_COLUMNS))
+    counts = pc.value_counts(table[TARGET]).to_pylist()
+    check_splittable(table.num_rows, {c["values"]: c["counts"] for c in counts}, config.test_size)
+    train, test = split_indices(table.num_rows, config.test_size, config.random_state)
+    target = table[TARGET].to_numpy()
+    dtypes = table.schema.empty_table().to_pandas().dtypes
+    for name, rows in (("train_set", train), ("test_set", test)):
         yield dg.Output(
-            frame,
+            TableStream(
+                schema=table.schema,
+                batches=taken(table, rows),
+                # Written into the split's footer: the frame version it came from and how.
+                lineage={"derived_from": training_frame.as_dict(), "split": config.model_dump()},
+            ),
             output_name=name,
             metadata={
-                "dagster/row_count": len(frame),
+                "dagster/row_count": len(rows),
                 "dagster/column_schema": dg.TableSchema(
-                    columns=[dg.TableColumn(str(c), str(t)) for c, t in frame.dtypes.items()]
+                    columns=[dg.TableColumn(str(c), str(t)) for c, t in dtypes.items()]
                 ),
-                "positive_share": float(frame[TARGET].mean()),
+                "positive_share": float(target[rows].mean()),
                 "test_size": config.test_size,
                 "random_state": config.random_state,
             },
@@ -65,6 +73,7 @@ def train_test_sets(config: SplitConfig, training_frame: pd.DataFrame):
     kinds={"numpy"},
     owners=OWNERS,
     deps=["train_set"],
+    ins={"training_frame": dg.AssetIn(metadata={"load": "reference"})},
     description=(
         "Profile of training_frame (quantile bins and shares per feature) that the drift "
         "check of later runs compares with. Materialized only after the split, so only from "
@@ -73,10 +82,11 @@ def train_test_sets(config: SplitConfig, training_frame: pd.DataFrame):
 )
 def drift_baseline(
     context: dg.AssetExecutionContext,
-    training_frame: pd.DataFrame,
+    training_frame: StoredVersion,
     data_validation: DataValidationResource,
 ) -> dict[str, Any]:
-    profile = drift.baseline(training_frame, FEATURES, data_validation.drift_bins)
+    features = pq.read_table(training_frame.path, columns=list(FEATURES)).to_pandas()
+    profile = drift.baseline(features, FEATURES, data_validation.drift_bins)
     # The profile is small: kept in the metadata too, so the drift check reads it from the
     # event log without depending on the stored file.
     context.add_output_metadata(

@@ -14,16 +14,14 @@ profile of the last frame that passed every blocking check, and only reads it.
 from typing import Any
 
 import dagster as dg
-import pandas as pd
+import pyarrow.parquet as pq
 
 from training_assets.domain.validation import drift
-from training_assets.domain.validation.frame_checks import (
-    ASSET,
-    FRAME_CHECKS,
-    FrameCheck,
-    run_frame_check,
-)
+from training_assets.domain.validation.frame_checks import ASSET, FRAME_CHECKS, FrameCheck
+from training_assets.domain.validation.frame_checks_sql import run_stored_frame_check
+from training_assets.io_managers.files import StoredVersion
 from training_assets.resources.data_validation import DataValidationResource
+from training_assets.schema import FEATURES
 
 DRIFT = "training_frame_drift"
 DRIFT_BASELINE = "drift_baseline"
@@ -39,11 +37,11 @@ def _frame_check(spec: FrameCheck) -> dg.AssetChecksDefinition:
         description=spec.description,
     )
     def _check(
-        training_frame: pd.DataFrame,
+        training_frame: StoredVersion,
         feast_registry: dict[str, Any],
         data_validation: DataValidationResource,
     ) -> dg.AssetCheckResult:
-        return run_frame_check(spec, training_frame, feast_registry, data_validation)
+        return run_stored_frame_check(spec, training_frame.path, feast_registry, data_validation)
 
     return _check
 
@@ -70,7 +68,7 @@ FRAME_CHECK_BY_NAME = {check.check_key.name: check for check in frame_checks}
 )
 def training_frame_drift(
     context: dg.AssetCheckExecutionContext,
-    training_frame: pd.DataFrame,
+    training_frame: StoredVersion,
     data_validation: DataValidationResource,
 ) -> dg.AssetCheckResult:
     baseline, source = _earlier_baseline(context)
@@ -80,7 +78,9 @@ def training_frame_drift(
         return dg.AssetCheckResult(
             passed=True, severity=dg.AssetCheckSeverity.WARN, metadata=metadata
         )
-    figures = drift.compare(baseline, training_frame, data_validation.drift_max_psi)
+    # The feature columns only, however big the frame.
+    features = pq.read_table(training_frame.path, columns=list(FEATURES)).to_pandas()
+    figures = drift.compare(baseline, features, data_validation.drift_max_psi)
     drifted = [name for name, item in figures.items() if item["drifted"]]
     psi = {name: item["psi"] for name, item in figures.items() if item["psi"] is not None}
     metadata |= {

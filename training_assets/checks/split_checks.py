@@ -10,10 +10,8 @@ their evaluation are in `domain/validation/split_validation.py`.
 """
 
 import dagster as dg
-import pandas as pd
 
 from training_assets.config import SplitConfig
-from training_assets.domain.validation.frame_checks import class_counts
 from training_assets.domain.validation.gx_suites import (
     SPLIT_PARTITION,
     SPLIT_RATIO,
@@ -22,10 +20,11 @@ from training_assets.domain.validation.gx_suites import (
 )
 from training_assets.domain.validation.gx_validation import check_result
 from training_assets.domain.validation.split_validation import (
-    validate_classes,
-    validate_partition,
-    validate_ratio,
+    classes_of_stored,
+    partition_of_stored,
+    ratio_of_stored,
 )
+from training_assets.io_managers.files import StoredVersion
 from training_assets.resources.data_validation import DataValidationResource
 
 
@@ -44,12 +43,12 @@ from training_assets.resources.data_validation import DataValidationResource
     ),
 )
 def train_test_split_partition(
-    train_set: pd.DataFrame,
-    test_set: pd.DataFrame,
-    training_frame: pd.DataFrame,
+    train_set: StoredVersion,
+    test_set: StoredVersion,
+    training_frame: StoredVersion,
     data_validation: DataValidationResource,
 ) -> dg.AssetCheckResult:
-    outcome, extra = validate_partition(training_frame, train_set, test_set, data_validation)
+    outcome, extra = partition_of_stored(training_frame, train_set, test_set, data_validation)
     return check_result(
         outcome, data_validation, asset="train_set", check=SPLIT_PARTITION, extra_metadata=extra
     )
@@ -68,13 +67,15 @@ def train_test_split_partition(
 )
 def train_test_split_ratio(
     context: dg.AssetCheckExecutionContext,
-    train_set: pd.DataFrame,
-    test_set: pd.DataFrame,
+    train_set: StoredVersion,
+    test_set: StoredVersion,
     data_validation: DataValidationResource,
 ) -> dg.AssetCheckResult:
     test_size, source = _split_test_size(context)
-    outcome = validate_ratio(train_set, test_set, test_size, data_validation)
-    total = len(train_set) + len(test_set)
+    outcome, train_rows, test_rows = ratio_of_stored(
+        train_set, test_set, test_size, data_validation
+    )
+    total = train_rows + test_rows
     return check_result(
         outcome,
         data_validation,
@@ -83,9 +84,9 @@ def train_test_split_ratio(
         extra_metadata={
             "test_size": test_size,
             "test_size_from": source,
-            "train_rows": len(train_set),
-            "test_rows": len(test_set),
-            "observed_test_share": len(test_set) / total if total else 0.0,
+            "train_rows": train_rows,
+            "test_rows": test_rows,
+            "observed_test_share": test_rows / total if total else 0.0,
         },
     )
 
@@ -107,13 +108,16 @@ def _label_classes_check(asset: str, name: str) -> dg.AssetChecksDefinition:
         blocking=True,
         description=f"{asset} holds both label classes.",
     )
-    def _check(split: pd.DataFrame, data_validation: DataValidationResource) -> dg.AssetCheckResult:
+    def _check(
+        split: StoredVersion, data_validation: DataValidationResource
+    ) -> dg.AssetCheckResult:
+        outcome, counts = classes_of_stored(asset, split, data_validation)
         return check_result(
-            validate_classes(asset, split, data_validation),
+            outcome,
             data_validation,
             asset=asset,
             check=name,
-            extra_metadata={"class_counts": dg.MetadataValue.json(class_counts(split))},
+            extra_metadata={"class_counts": dg.MetadataValue.json(counts)},
         )
 
     return _check

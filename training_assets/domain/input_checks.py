@@ -71,30 +71,70 @@ def _fits(arrow_type: pa.DataType, feast_type: str) -> bool:
     return True
 
 
-def check_joined_features(frame: pa.Table, plan: dict[str, Any]) -> None:
-    """The features each label row received: finite, in range, and found for every driver."""
-    source = plan["path"]
-    for name, (low, high) in FEATURE_RANGES.items():
-        column = frame[name]
-        bad = pc.is_nan(column) if pa.types.is_floating(column.type) else None
-        if low is not None:
-            bad = _or(bad, pc.less(column, low))
-        if high is not None:
-            bad = _or(bad, pc.greater(column, high))
-        if bad is not None and pc.any(bad).as_py():
-            rows = frame.filter(pc.fill_null(bad, False))
+class JoinedFeatureChecks:
+    """The features each label row received, batch by batch as the frame is written: finite,
+    in range, and found for every driver. `finish` raises with the totals over all batches,
+    naming the column, the count, the range and a few rows."""
+
+    def __init__(self, plan: dict[str, Any]) -> None:
+        self.plan = plan
+        self.bad: dict[str, int] = {}
+        self.examples: dict[str, str] = {}
+        self.unseen_candidates: set[int] = set()
+
+    def inspect(self, batch: pa.RecordBatch | pa.Table) -> None:
+        for name, (low, high) in FEATURE_RANGES.items():
+            column = batch.column(name)
+            bad = pc.is_nan(column) if pa.types.is_floating(column.type) else None
+            if low is not None:
+                bad = _or(bad, pc.less(column, low))
+            if high is not None:
+                bad = _or(bad, pc.greater(column, high))
+            if bad is not None and pc.any(bad).as_py():
+                rows = batch.filter(pc.fill_null(bad, False))
+                self.bad[name] = self.bad.get(name, 0) + rows.num_rows
+                self.examples.setdefault(name, _examples(rows, name))
+        first = next(iter(FEATURE_RANGES))
+        without = pc.is_null(batch.column(first))
+        if pc.any(without).as_py() and not Path(self.plan["path"]).is_dir():
+            (_, entity_key), *_ = self.plan["join_keys"]
+            found = pc.unique(batch.filter(without).column(entity_key)).to_pylist()
+            self.unseen_candidates.update(found)
+
+    def finish(self) -> None:
+        source = self.plan["path"]
+        for name, count in self.bad.items():
+            low, high = FEATURE_RANGES[name]
             raise FeatureSourceError(
-                f"Feature source {source}, column {name!r}: {rows.num_rows} label row(s) "
+                f"Feature source {source}, column {name!r}: {count} label row(s) "
                 f"received values that are NaN or outside {_interval(low, high)}, e.g. "
-                f"{_examples(rows, name)}."
+                f"{self.examples[name]}."
             )
-    unseen = _drivers_without_feature_rows(frame, plan)
-    if unseen:
-        raise FeatureSourceError(
-            f"Labels of {ENTITY_KEY} {unseen[:5]}{' and more' if len(unseen) > 5 else ''} "
-            f"have no feature rows in the feature source {source}: an unknown driver, or a "
-            "labels file that does not belong to these features."
-        )
+        unseen = self._unseen_drivers()
+        if unseen:
+            raise FeatureSourceError(
+                f"Labels of {ENTITY_KEY} {unseen[:5]}{' and more' if len(unseen) > 5 else ''} "
+                f"have no feature rows in the feature source {source}: an unknown driver, or "
+                "a labels file that does not belong to these features."
+            )
+
+    def _unseen_drivers(self) -> list[int]:
+        """Drivers of label rows that got no features at all and that the source never
+        mentions. Reads the source's driver column only when some label row got no features."""
+        if not self.unseen_candidates:
+            return []
+        (source_key, _), *_ = self.plan["join_keys"]
+        candidates = pa.array(sorted(self.unseen_candidates))
+        known = pq.read_table(self.plan["path"], columns=[source_key])[source_key]
+        unseen = pc.filter(candidates, pc.invert(pc.is_in(candidates, value_set=pc.unique(known))))
+        return sorted(unseen.to_pylist())
+
+
+def check_joined_features(frame: pa.Table, plan: dict[str, Any]) -> None:
+    """The features each label row received (the whole frame at once)."""
+    checks = JoinedFeatureChecks(plan)
+    checks.inspect(frame)
+    checks.finish()
 
 
 def _or(left: pa.ChunkedArray | None, right: pa.ChunkedArray) -> pa.ChunkedArray:
@@ -105,8 +145,9 @@ def _interval(low: float | None, high: float | None) -> str:
     return f"[{-math.inf if low is None else low}, {math.inf if high is None else high}]"
 
 
-def _examples(rows: pa.Table, name: str, limit: int = 3) -> str:
-    shown = rows.slice(0, limit).select([name, ENTITY_KEY, EVENT_TIMESTAMP]).to_pylist()
+def _examples(rows: pa.Table | pa.RecordBatch, name: str, limit: int = 3) -> str:
+    shown = pa.Table.from_batches([rows]) if isinstance(rows, pa.RecordBatch) else rows
+    shown = shown.slice(0, limit).select([name, ENTITY_KEY, EVENT_TIMESTAMP]).to_pylist()
     return ", ".join(
         f"{_number(row[name])} ({ENTITY_KEY} {row[ENTITY_KEY]}, label at {row[EVENT_TIMESTAMP]})"
         for row in shown
@@ -116,19 +157,3 @@ def _examples(rows: pa.Table, name: str, limit: int = 3) -> str:
 def _number(value: float | int) -> str:
     # float32 values print with float64 noise otherwise: 1.5545666217803955.
     return f"{value:.6g}" if isinstance(value, float) else str(value)
-
-
-def _drivers_without_feature_rows(frame: pa.Table, plan: dict[str, Any]) -> list[int]:
-    """Drivers of label rows that got no features at all and that the source never mentions.
-
-    Reads the source's driver column only when some label row got no features (rare).
-    """
-    first = next(iter(FEATURE_RANGES))
-    without = pc.is_null(frame[first])
-    if not pc.any(without).as_py() or Path(plan["path"]).is_dir():
-        return []
-    (source_key, entity_key), *_ = plan["join_keys"]
-    candidates = pc.unique(frame.filter(without)[entity_key])
-    known = pq.read_table(plan["path"], columns=[source_key])[source_key]
-    unseen = pc.filter(candidates, pc.invert(pc.is_in(candidates, value_set=pc.unique(known))))
-    return sorted(unseen.to_pylist())

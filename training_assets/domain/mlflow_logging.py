@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from training_assets.io_managers.files import STORED_ATTR, content_hash
+from training_assets.io_managers.files import STORED_ATTR, StoredVersion, content_hash
 
 if TYPE_CHECKING:
     from mlflow.pyfunc import PyFuncModel
@@ -68,6 +68,32 @@ def log_dataset(frame: pd.DataFrame, name: str, role: str, target: str) -> None:
     )
     # `PandasDataset.schema` is a cached property: set, MLflow does not scan every value.
     dataset.__dict__["schema"] = infer_signature(schema_sample(frame)).inputs
+    mlflow.log_input(dataset, context=role)
+
+
+def log_stored_dataset(
+    stored: StoredVersion, head: pd.DataFrame, rows: int, name: str, role: str, target: str
+) -> None:
+    """A stored set too big to load, as an MLflow dataset: its file, its content hash, the
+    schema of its first rows, and its real row count."""
+    import mlflow
+    from mlflow.data.pandas_dataset import PandasDataset
+    from mlflow.models import infer_signature
+
+    class StoredSet(PandasDataset):
+        @property
+        def profile(self) -> dict[str, int]:
+            return {"num_rows": rows, "num_elements": rows * len(head.columns)}
+
+    source = mlflow.data.from_pandas(head, source=stored.path).source
+    dataset = StoredSet(
+        df=head,
+        source=source,
+        targets=target,
+        name=f"{name}@{stored.run_id[:8]}",
+        digest=stored.content_hash,
+    )
+    dataset.__dict__["schema"] = infer_signature(head).inputs
     mlflow.log_input(dataset, context=role)
 
 

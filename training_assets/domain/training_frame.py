@@ -19,6 +19,7 @@ from training_assets.schema import (
     EVENT_TIMESTAMP,
     FEAST_TO_PANDAS_DTYPE,
     FEATURE_SERVICE,
+    FEATURE_TIMESTAMP,
     FEATURE_VIEW,
     FEATURES,
     TRAINING_FRAME_COLUMNS,
@@ -76,16 +77,23 @@ def _fingerprint(definition: dict[str, Any]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def asof_frame(
+# SQL types of Feast's value types: the join casts each feature to its declared type, so the
+# stored frame has the declared types (nullable where a label row got no feature row).
+FEAST_TO_SQL_TYPE = {"Float32": "FLOAT", "Float64": "DOUBLE", "Int32": "INTEGER", "Int64": "BIGINT"}
+
+
+def frame_join(
     label_rows: pa.Table,
     plan: dict[str, Any],
     settings: dict[str, Any],
     declared: dict[str, str],
     features: list[str] | tuple[str, ...] = FEATURES,
-) -> pa.Table:
-    """The join in DuckDB, sorted there; then what `ordered` does to the dtypes."""
+) -> PointInTimeJoin:
+    """The point-in-time join of the labels and the view's features in DuckDB, sorted there,
+    carrying the timestamp of the feature row each label row got (the leakage check's
+    evidence) and casting features to their declared types."""
     spec = FeatureViewSpec.from_dict(plan).with_features(features)
-    joined = PointInTimeJoin(
+    return PointInTimeJoin(
         label_rows,
         EVENT_TIMESTAMP,
         [spec],
@@ -93,22 +101,80 @@ def asof_frame(
         settings=DuckDBSettings(**settings),
         # Label rows equal on the sort keys get the same features: identical rows.
         stable=False,
-    ).to_arrow()
-    frame = joined.select(list(TRAINING_FRAME_COLUMNS))
-    for name in FEATURES:
-        column = frame[name]
-        dtype = FEAST_TO_PANDAS_DTYPE.get(declared[name])
-        if not column.null_count and dtype:
-            target = pa.from_numpy_dtype(dtype)
-        elif column.null_count and pa.types.is_integer(column.type):
-            # pandas holds an integer column with missing values as float64.
-            target = pa.float64()
-        else:
-            continue
-        if column.type != target:
-            index = frame.column_names.index(name)
-            frame = frame.set_column(index, name, column.cast(target, safe=False))
-    return frame
+        carry_timestamps={spec.name: FEATURE_TIMESTAMP},
+        casts={
+            n: FEAST_TO_SQL_TYPE[declared[n]] for n in features if declared[n] in FEAST_TO_SQL_TYPE
+        },
+    )
+
+
+def asof_frame(
+    label_rows: pa.Table,
+    plan: dict[str, Any],
+    settings: dict[str, Any],
+    declared: dict[str, str],
+    features: list[str] | tuple[str, ...] = FEATURES,
+) -> pa.Table:
+    """The whole frame as one Arrow table (what `training_frame` streams into storage)."""
+    joined = frame_join(label_rows, plan, settings, declared, features).to_arrow()
+    return joined.select(list(TRAINING_FRAME_COLUMNS))
+
+
+class FrameProfile:
+    """What the UI shows of the frame, gathered batch by batch while it is written."""
+
+    def __init__(self) -> None:
+        self.rows = 0
+        self.nulls: dict[str, int] = {}
+        self.without_features = 0
+        self.first: Any = None
+        self.last: Any = None
+        self.preview: pd.DataFrame | None = None
+        self.schema: pa.Schema | None = None
+
+    def add(self, batch: pa.RecordBatch | pa.Table) -> None:
+        import pyarrow.compute as pc
+
+        self.schema = batch.schema
+        self.rows += batch.num_rows
+        for name in batch.schema.names:
+            self.nulls[name] = self.nulls.get(name, 0) + batch.column(name).null_count
+        missing = pc.is_null(batch.column(FEATURES[0]))
+        for name in FEATURES[1:]:
+            missing = pc.or_(missing, pc.is_null(batch.column(name)))
+        self.without_features += int(pc.sum(missing).as_py() or 0)
+        bounds = pc.min_max(batch.column(EVENT_TIMESTAMP))
+        if bounds["min"].is_valid:
+            low, high = bounds["min"].as_py(), bounds["max"].as_py()
+            self.first = low if self.first is None else min(self.first, low)
+            self.last = high if self.last is None else max(self.last, high)
+        if self.preview is None or len(self.preview) < 10:
+            head = batch.slice(0, 10).to_pandas()
+            self.preview = head if self.preview is None else pd.concat([self.preview, head])
+
+    def metadata(self) -> dict[str, Any]:
+        # The dtypes the frame has once loaded into pandas, as downstream assets see it: an
+        # integer column with missing values becomes float64.
+        dtypes = self.schema.empty_table().to_pandas().dtypes if self.schema else {}
+        shown = {
+            name: "float64" if self.nulls.get(name) and str(dtype).startswith("int") else str(dtype)
+            for name, dtype in dtypes.items()
+        }
+        return {
+            "dagster/row_count": self.rows,
+            "dagster/column_schema": dg.TableSchema(
+                columns=[dg.TableColumn(name, dtype) for name, dtype in shown.items()]
+            ),
+            "rows_without_features": self.without_features,
+            "null_counts": dg.MetadataValue.json(dict(self.nulls)),
+            "first_event": "" if self.first is None else str(pd.Timestamp(self.first)),
+            "last_event": "" if self.last is None else str(pd.Timestamp(self.last)),
+            "preview": dg.MetadataValue.md(
+                (self.preview if self.preview is not None else pd.DataFrame())
+                .head(10)
+                .to_markdown(index=False)
+            ),
+        }
 
 
 def ordered(joined: pd.DataFrame, declared: dict[str, str]) -> pd.DataFrame:
@@ -123,29 +189,7 @@ def ordered(joined: pd.DataFrame, declared: dict[str, str]) -> pd.DataFrame:
 
 
 def frame_metadata(frame: pa.Table) -> dict[str, Any]:
-    import pyarrow.compute as pc
-
-    # The dtypes the frame has once loaded into pandas, as downstream assets see it.
-    dtypes = frame.schema.empty_table().to_pandas().dtypes
-    missing = pc.is_null(frame[FEATURES[0]])
-    for name in FEATURES[1:]:
-        missing = pc.or_(missing, pc.is_null(frame[name]))
-    without_features = pc.sum(missing).as_py()
-    bounds = pc.min_max(frame[TRAINING_FRAME_COLUMNS[0]])
-
-    def when(value: pa.Scalar) -> str:
-        return str(pd.Timestamp(value.as_py())) if value.is_valid else ""
-
-    return {
-        "dagster/row_count": frame.num_rows,
-        "dagster/column_schema": dg.TableSchema(
-            columns=[dg.TableColumn(name, str(dtype)) for name, dtype in dtypes.items()]
-        ),
-        "rows_without_features": int(without_features or 0),
-        "null_counts": dg.MetadataValue.json(
-            {name: frame[name].null_count for name in frame.column_names}
-        ),
-        "first_event": when(bounds["min"]),
-        "last_event": when(bounds["max"]),
-        "preview": dg.MetadataValue.md(frame.slice(0, 10).to_pandas().to_markdown(index=False)),
-    }
+    """The metadata of a whole frame (FrameProfile over one batch)."""
+    profile = FrameProfile()
+    profile.add(frame)
+    return profile.metadata()

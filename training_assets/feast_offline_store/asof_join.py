@@ -24,8 +24,8 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -179,11 +179,16 @@ def join_sql(
     views: Sequence[FeatureViewSpec],
     order_by: Sequence[str] | None = None,
     row_id: str | None = ROW_ID,
+    carry_timestamps: dict[str, str] | None = None,
+    casts: dict[str, str] | None = None,
 ) -> str:
     """SQL of the point-in-time join of `views` onto the relation named `entity`.
 
     The result has `entity_columns` then every view's features, ordered by `order_by`, then
-    by the column `row_id` of `entity` (numbering its rows) when given.
+    by the column `row_id` of `entity` (numbering its rows) when given. `carry_timestamps`
+    maps a view's name to a column that gets the timestamp of the feature row used (null
+    when none, or beyond the ttl), so the result can be checked without repeating the join;
+    `casts` maps output columns to SQL types.
     """
     if event_timestamp not in entity_columns:
         raise AsOfJoinError(
@@ -214,12 +219,16 @@ def join_sql(
         fresh = None
         if spec.ttl_microseconds:
             fresh = f"{alias}.__ts + to_microseconds({int(spec.ttl_microseconds)}) >= e.{EVENT_TS}"
-        for i, (_, output) in enumerate(spec.features):
-            value = f"{alias}.__f{i}"
+        carried = [(f"{alias}.__ts", (carry_timestamps or {}).get(spec.name))]
+        features = [(f"{alias}.__f{i}", output) for i, (_, output) in enumerate(spec.features)]
+        for value, output in [*features, *(c for c in carried if c[1])]:
             if fresh:
                 value = f"CASE WHEN {fresh} THEN {value} END"
+            if output in (casts or {}):
+                value = f"CAST({value} AS {casts[output]})"
             outputs.append(f"{value} AS {_ident(output)}")
     names = [*entity_columns, *(output for spec in views for _, output in spec.features)]
+    names += [name for name in (carry_timestamps or {}).values()]
     duplicates = sorted({name for name in names if names.count(name) > 1})
     if duplicates:
         raise AsOfJoinError(
@@ -260,9 +269,13 @@ class PointInTimeJoin:
         order_by: Sequence[str] | None = None,
         settings: DuckDBSettings | None = None,
         stable: bool = True,
+        carry_timestamps: dict[str, str] | None = None,
+        casts: dict[str, str] | None = None,
     ) -> None:
         if not views:
             raise AsOfJoinError("No feature views to join.")
+        self.carry_timestamps = dict(carry_timestamps or {})
+        self.casts = dict(casts or {})
         self.entity_columns = list(entity.column_names)
         self.row_id = ROW_ID if stable or not order_by else None
         self._entity = with_row_id(entity) if self.row_id else entity
@@ -283,6 +296,8 @@ class PointInTimeJoin:
                 self.views,
                 self.order_by,
                 self.row_id,
+                self.carry_timestamps,
+                self.casts,
             )
             yield con, sql
 
@@ -293,6 +308,20 @@ class PointInTimeJoin:
     def to_arrow(self) -> pa.Table:
         with self._query() as (con, sql):
             return con.sql(sql).to_arrow_table()
+
+    def stream(
+        self, batch_rows: int = 1_000_000
+    ) -> tuple[pa.RecordBatchReader, Callable[[], None]]:
+        """The result as record batches, read while DuckDB produces them (it never holds the
+        whole result); call the returned function to close the connection afterwards."""
+        stack = ExitStack()
+        con, sql = stack.enter_context(self._query())
+        try:
+            reader = con.sql(sql).fetch_arrow_reader(batch_rows)
+        except BaseException:
+            stack.close()
+            raise
+        return reader, stack.close
 
     def to_parquet(self, path: str | Path, microsecond_timestamps: bool = False) -> None:
         """Stream the result into one Parquet file (no Arrow or pandas copy in Python).

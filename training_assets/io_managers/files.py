@@ -35,6 +35,7 @@ import os
 import shutil
 import uuid
 from collections import OrderedDict
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -74,11 +75,51 @@ class StoredVersion:
         return asdict(self)
 
 
-def content_hash(frame: pd.DataFrame) -> str:
-    """A hash of a frame's values and column order: equal content, equal hash."""
-    digest = hashlib.sha256(",".join(map(str, frame.columns)).encode())
-    digest.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
-    return digest.hexdigest()[:16]
+class ContentHash:
+    """A hash of a frame's values and column order, fed batch by batch: equal content, equal
+    hash, however the rows were batched (each row's hash depends on that row alone)."""
+
+    def __init__(self, columns: list[str]) -> None:
+        self._digest = hashlib.sha256(",".join(map(str, columns)).encode())
+
+    def update(self, rows: pd.DataFrame | pa.RecordBatch | pa.Table) -> None:
+        frame = rows if isinstance(rows, pd.DataFrame) else rows.to_pandas()
+        self._digest.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
+
+    def hexdigest(self) -> str:
+        return self._digest.hexdigest()[:16]
+
+
+def content_hash(frame: pd.DataFrame | pa.Table) -> str:
+    """The content hash of a whole frame (see ContentHash)."""
+    digest = ContentHash(
+        list(frame.columns if isinstance(frame, pd.DataFrame) else frame.schema.names)
+    )
+    if isinstance(frame, pd.DataFrame):
+        digest.update(frame)
+    else:
+        for batch in frame.to_batches(max_chunksize=1_000_000):
+            digest.update(batch)
+    return digest.hexdigest()
+
+
+@dataclass
+class TableStream:
+    """A table written batch by batch, never whole in memory: what an asset returns when its
+    value is too big to hold (e.g. the training frame streamed out of DuckDB).
+
+    `inspect` sees every batch before it is written and may raise, which stops the write and
+    stores nothing; `finish` runs after the last batch (it may raise too) and returns the
+    materialization's metadata; `close` releases what produces the batches. `lineage` goes
+    into the file's footer, with the content hash computed on the way.
+    """
+
+    schema: pa.Schema
+    batches: Iterable[pa.RecordBatch]
+    lineage: dict[str, Any] = field(default_factory=dict)
+    inspect: Callable[[pa.RecordBatch], None] = lambda batch: None
+    finish: Callable[[], dict[str, Any]] = dict
+    close: Callable[[], None] = lambda: None
 
 
 @dataclass(frozen=True)
@@ -152,7 +193,7 @@ class _VersionedStore(dg.UPathIOManager):
         _write_text(self._asset_dir(context) / LATEST, path.name)
 
     def load_input(self, context: dg.InputContext) -> Any:
-        if (context.definition_metadata or {}).get("load") == "reference":
+        if _wants_reference(context):
             return self.reference(context.asset_key.to_user_string(), self._get_path(context))
         return super().load_input(context)
 
@@ -177,32 +218,30 @@ def _write_text(path: UPath, text: str) -> None:
 class _ParquetStore(_VersionedStore):
     extension = ".parquet"
 
-    def dump_to_path(self, context: dg.OutputContext, obj: pd.DataFrame | pa.Table, path) -> None:
+    def dump_to_path(
+        self,
+        context: dg.OutputContext,
+        obj: pd.DataFrame | pa.Table | TableStream | ParquetDataset,
+        path,
+    ) -> None:
         if isinstance(obj, ParquetDataset):
             return self._publish_dataset(context, obj, path)
-        given = getattr(obj, "attrs", {}).get(LINEAGE_ATTR)
-        lineage = dict(given) if isinstance(given, dict) else {}
-        if isinstance(obj, pa.Table):
-            table = obj
-            lineage.setdefault("content_hash", content_hash(obj.to_pandas()))
-        else:
-            # What `DataFrame.to_parquet(index=False)` stores.
-            table = pa.Table.from_pandas(obj, preserve_index=False)
-            lineage.setdefault("content_hash", content_hash(obj))
-        lineage |= {"asset": context.asset_key.to_user_string(), "run_id": path.stem}
-        metadata = {**(table.schema.metadata or {}), LINEAGE_KEY: json.dumps(lineage).encode()}
-        table = table.replace_schema_metadata(metadata)
-        if path.protocol in ("", "file", "local"):
-            atomic_write(Path(path.path), lambda tmp: _write_parquet(table, tmp))
-        else:
-            with path.open("wb") as handle:
-                _write_parquet(table, handle)
+        stream = obj if isinstance(obj, TableStream) else _as_stream(obj)
+        local = path.protocol in ("", "file", "local")
+        try:
+            if local:
+                metadata = {}
+                atomic_write(
+                    Path(path.path),
+                    lambda tmp: metadata.update(_write_stream(stream, tmp, context, path)),
+                )
+            else:
+                with path.open("wb") as handle:
+                    metadata = _write_stream(stream, handle, context, path)
+        finally:
+            stream.close()
         context.add_output_metadata(
-            {
-                "content_hash": lineage["content_hash"],
-                "stored_bytes": path.stat().st_size,
-                "stored_version": f"run {path.stem}",
-            }
+            {**metadata, "stored_bytes": path.stat().st_size, "stored_version": f"run {path.stem}"}
         )
 
     def _publish_dataset(self, context: dg.OutputContext, obj: ParquetDataset, path) -> None:
@@ -276,6 +315,45 @@ class _JsonStore(_VersionedStore):
         return json.loads(path.read_text())
 
 
+def _as_stream(obj: pd.DataFrame | pa.Table) -> TableStream:
+    given = getattr(obj, "attrs", {}).get(LINEAGE_ATTR)
+    # What `DataFrame.to_parquet(index=False)` stores; Arrow tables are written as they are.
+    table = obj if isinstance(obj, pa.Table) else pa.Table.from_pandas(obj, preserve_index=False)
+    lineage = dict(given) if isinstance(given, dict) else {}
+    if isinstance(obj, pd.DataFrame) and "content_hash" not in lineage:
+        lineage["content_hash"] = content_hash(obj)  # of the frame as the asset made it
+    return TableStream(table.schema, table.to_batches(max_chunksize=1_000_000), lineage)
+
+
+def _write_stream(stream: TableStream, where, context: dg.OutputContext, path) -> dict[str, Any]:
+    """Write the batches as one Parquet file (a row group per batch), hashing and inspecting
+    them on the way; the lineage, content hash included, goes into the footer."""
+    schema = stream.schema.remove_metadata()
+    digest = ContentHash(schema.names)
+    # Dictionary encoding only where it tends to pay: not on floats and timestamps, which are
+    # nearly all distinct (trying it there doubled the frame's write time and saved nothing).
+    dictionary = [
+        f.name
+        for f in schema
+        if not (pa.types.is_floating(f.type) or pa.types.is_timestamp(f.type))
+    ]
+    with pq.ParquetWriter(where, stream.schema, use_dictionary=dictionary) as writer:
+        for batch in stream.batches:
+            stream.inspect(batch)
+            if "content_hash" not in stream.lineage:
+                digest.update(batch)
+            writer.write_batch(batch)
+        metadata = stream.finish() or {}
+        lineage = {
+            "content_hash": digest.hexdigest(),
+            **stream.lineage,
+            "asset": context.asset_key.to_user_string(),
+            "run_id": path.stem,
+        }
+        writer.add_key_value_metadata({LINEAGE_KEY: json.dumps(lineage)})
+    return {**metadata, "content_hash": lineage["content_hash"]}
+
+
 def stored_version(asset: str, path) -> StoredVersion:
     """What a stored file says about itself: for Parquet, the lineage in its footer (read
     without the data); for JSON, the hash of its text."""
@@ -284,7 +362,7 @@ def stored_version(asset: str, path) -> StoredVersion:
         raw = (pq.read_schema(footer).metadata or {}).get(LINEAGE_KEY) if footer.exists() else None
         lineage = json.loads(raw) if raw else {}
     elif str(path).endswith(".parquet"):
-        raw = (pq.read_schema(_local_or_open(path)).metadata or {}).get(LINEAGE_KEY)
+        raw = (pq.read_metadata(_local_or_open(path)).metadata or {}).get(LINEAGE_KEY)
         lineage = json.loads(raw) if raw else {}
     else:
         lineage = {"content_hash": hashlib.sha256(path.read_bytes()).hexdigest()[:16]}
@@ -334,23 +412,21 @@ def _read_dataset(directory: Path) -> pa.Table:
     return table.replace_schema_metadata(metadata)
 
 
+def _wants_reference(context: dg.InputContext) -> bool:
+    """An input declared with `metadata={"load": "reference"}` or annotated StoredVersion."""
+    if (context.definition_metadata or {}).get("load") == "reference":
+        return True
+    try:
+        return context.dagster_type.typing_type is StoredVersion
+    except dg.DagsterInvariantViolationError:  # a context built without a type
+        return False
+
+
 def _wants_arrow(context: dg.InputContext) -> bool:
     try:
         return context.dagster_type.typing_type is pa.Table
     except dg.DagsterInvariantViolationError:  # a context built without a type
         return False
-
-
-def _write_parquet(table: pa.Table, where) -> None:
-    """Parquet with dictionary encoding tried only where it tends to pay: not on floats and
-    timestamps, which are nearly all distinct (trying it there doubled the write time of the
-    training frame and saved nothing). The values and types stored are the same either way."""
-    dictionary = [
-        field.name
-        for field in table.schema
-        if not (pa.types.is_floating(field.type) or pa.types.is_timestamp(field.type))
-    ]
-    pq.write_table(table, where, use_dictionary=dictionary)
 
 
 class ParquetIOManager(dg.ConfigurableIOManagerFactory):

@@ -12,6 +12,7 @@ from training_assets.resources.mlflow_tracking import (
     MlflowResource,
     tracking_uri_without_credentials,
 )
+from training_assets.resources.scale import ScaleResource
 from training_assets.resources.source_files import FeatureSourceResource
 from training_assets.resources.spark import SparkResource
 from training_assets.resources.thresholds import ModelThresholds
@@ -20,6 +21,7 @@ from training_assets.settings import (
     InputSettings,
     MlflowSettings,
     ModelValidationSettings,
+    ScaleSettings,
     SparkSettings,
     StorageSettings,
 )
@@ -29,6 +31,7 @@ def build_resources() -> dict[str, object]:
     """Resources from the settings in the environment, read at call time."""
     inputs, storage, mlflow = InputSettings(), StorageSettings(), MlflowSettings()
     validation, thresholds = DataValidationSettings(), ModelValidationSettings()
+    scale = ScaleSettings()
     spark = SparkSettings()
     # With TRAINING_ENGINE=spark the frames (Parquet) are versioned where every executor can
     # write them: SPARK_SHARED_DIR (by default the same storage).
@@ -70,6 +73,12 @@ def build_resources() -> dict[str, object]:
             drift_max_psi=validation.data_drift_max_psi,
             drift_bins=validation.data_drift_bins,
             max_examples=validation.data_validation_examples,
+            out_of_core_rows=scale.training_out_of_core_rows,
+            duckdb_memory_limit=scale.training_duckdb_memory_limit,
+        ),
+        "scale": ScaleResource(
+            out_of_core_rows=scale.training_out_of_core_rows,
+            duckdb_memory_limit=scale.training_duckdb_memory_limit,
         ),
         # Started only by the Spark profile's assets, on first use in a run.
         "spark": SparkResource(

@@ -22,6 +22,8 @@ class DataValidationResource(dg.ConfigurableResource):
     drift_max_psi: float = setting_field("data_drift_max_psi")
     drift_bins: int = setting_field("data_drift_bins")
     max_examples: int = setting_field("data_validation_examples")
+    out_of_core_rows: int = setting_field("training_out_of_core_rows")
+    duckdb_memory_limit: str = setting_field("training_duckdb_memory_limit")
 
     def result_path(self, asset: str, check: str) -> Path:
         return Path(self.result_dir, asset, f"{check}.json")

@@ -22,6 +22,7 @@ from training_assets.assets.features import feast_registry, training_frame
 from training_assets.definitions import build_resources
 from training_assets.sample_data import write_labels_csv
 from training_assets.schema import FEATURES, TRAINING_FRAME_COLUMNS, TRAINING_FRAME_SORT_KEYS
+from training_assets_tests.support.project import latest_value
 
 TTL = timedelta(days=1)
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
@@ -75,8 +76,10 @@ def reference_join(labels_path, features_path, ttl: timedelta) -> pd.DataFrame:
         if len(candidates):
             best = candidates.sort_values(["datetime", "created"]).iloc[-1]
             row |= {name: float(best[name]) for name in FEATURES}
+            row["feature_timestamp"] = best.datetime
         else:
             row |= dict.fromkeys(FEATURES, np.nan)
+            row["feature_timestamp"] = pd.NaT
         rows.append(row)
     frame = pd.DataFrame(rows, columns=list(TRAINING_FRAME_COLUMNS))
     return frame.sort_values(list(TRAINING_FRAME_SORT_KEYS), kind="stable").reset_index(drop=True)
@@ -99,14 +102,17 @@ def build_frame(resources) -> pd.DataFrame:
         [feast_registry, training_frame], selection=["training_frame"], resources=resources
     )
     assert result.success
-    return result.output_for_node("training_frame")
+    return latest_value(resources, "training_frame")
 
 
 def assert_same_frame(ours: pd.DataFrame, expected: pd.DataFrame) -> None:
     assert list(ours.columns) == list(TRAINING_FRAME_COLUMNS)
+    same_types = {name: "float64" for name in FEATURES} | {
+        "feature_timestamp": "datetime64[us, UTC]"
+    }
     pd.testing.assert_frame_equal(
-        ours.astype({name: "float64" for name in FEATURES}),
-        expected.astype({name: "float64" for name in FEATURES}),
+        ours.astype(same_types),
+        expected.astype(same_types),
         check_dtype=False,
         rtol=0,
         atol=1e-6,
@@ -220,7 +226,7 @@ def test_frame_comes_from_the_feature_service(project):
     )
     materialization = result.asset_materializations_for_node("training_frame")[0]
     assert materialization.metadata["feature_service"].value == "driver_training"
-    frame = result.output_for_node("training_frame")
+    frame = latest_value(resources, "training_frame")
 
     # With Feast's stock duckdb store, training_frame asks Feast for the service: same frame.
     config = project.feature_repo / "feature_store.yaml"
@@ -234,7 +240,7 @@ def test_frame_comes_from_the_feature_service(project):
     materialization = result.asset_materializations_for_node("training_frame")[0]
     assert materialization.metadata["feature_service"].value == "driver_training"
     pd.testing.assert_frame_equal(
-        result.output_for_node("training_frame"), frame, check_exact=True, check_dtype=False
+        latest_value(resources, "training_frame"), frame, check_exact=True, check_dtype=False
     )
     config.write_text(asof)
 

@@ -1,13 +1,21 @@
-"""Each training_frame check: the good frame passes, a crafted bad frame fails and says why."""
+"""Each training_frame check: the good frame passes, a crafted bad frame fails and says why.
+
+Every test runs twice: with the frame checked by Great Expectations in pandas (frames up to
+TRAINING_OUT_OF_CORE_ROWS rows) and by the same expectations evaluated in DuckDB over the
+stored Parquet file (bigger frames): the same verdicts, figures and offending rows.
+"""
 
 from __future__ import annotations
 
+import itertools
 import json
+from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from training_assets.checks.data_checks import FRAME_CHECK_BY_NAME, frame_checks
+from training_assets.io_managers.files import StoredVersion
 from training_assets.resources.data_validation import DataValidationResource
 from training_assets_tests.support.feature_source import registry_for
 
@@ -20,8 +28,24 @@ training_frame_leakage = FRAME_CHECK_BY_NAME["training_frame_leakage"]
 CHECKS = frame_checks
 
 
-def run(check, frame, registry, settings):
-    return check(training_frame=frame, feast_registry=registry, data_validation=settings)
+@pytest.fixture(params=["pandas", "duckdb"])
+def settings(request, tmp_path) -> DataValidationResource:
+    """Check settings whose size limit sends every frame to one engine."""
+    out_of_core_rows = 10**9 if request.param == "pandas" else 0
+    return DataValidationResource(
+        result_dir=str(tmp_path / "validation"), min_rows=3, out_of_core_rows=out_of_core_rows
+    )
+
+
+def run(check, frame: pd.DataFrame, registry, settings):
+    """The check on the frame as the pipeline stores it: a Parquet version."""
+    path = Path(settings.result_dir).parent / f"frame-{next(_numbers)}.parquet"
+    frame.to_parquet(path, index=False)
+    stored = StoredVersion("training_frame", path.stem, str(path))
+    return check(training_frame=stored, feast_registry=registry, data_validation=settings)
+
+
+_numbers = itertools.count()
 
 
 def failed(result) -> list[dict]:
@@ -120,7 +144,9 @@ def test_negative_trips_fail(good_frame, registry, settings):
 
 
 def test_volume_needs_min_rows_and_both_classes(good_frame, registry, settings):
-    strict = DataValidationResource(result_dir=settings.result_dir, min_rows=10)
+    strict = DataValidationResource(
+        result_dir=settings.result_dir, min_rows=10, out_of_core_rows=settings.out_of_core_rows
+    )
     few = run(training_frame_volume, good_frame, registry, strict)
     assert not few.passed
     [wrong] = failed(few)

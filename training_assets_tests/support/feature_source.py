@@ -29,11 +29,12 @@ SOURCE_ROWS = [
     (2, hours(24), hours(24.1), 0.55, 0.65, 550),  # a day after driver 2's order
 ]
 # event_timestamp, driver_id, trip_completed, and the features as of that time
+# ... and the feature row's time, which the join carries.
 FRAME_ROWS = [
-    (hours(6), 1, 0, 0.1, 0.2, 10),
-    (hours(6), 2, 1, 0.5, 0.6, 500),
-    (hours(7), 3, 0, 0.9, 0.8, 900),
-    (hours(13), 1, 1, 0.35, 0.45, 35),
+    (hours(6), 1, 0, 0.1, 0.2, 10, hours(0)),
+    (hours(6), 2, 1, 0.5, 0.6, 500, hours(0)),
+    (hours(7), 3, 0, 0.9, 0.8, 900, hours(0)),
+    (hours(13), 1, 1, 0.35, 0.45, 35, hours(12)),
 ]
 
 

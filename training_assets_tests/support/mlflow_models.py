@@ -62,6 +62,7 @@ def split_frames(rows: int = 250, seed: int = 0) -> tuple[pd.DataFrame, pd.DataF
     )
     score = frame["conv_rate"] + frame["avg_daily_trips"] / 100 + rng.normal(0, 0.1, rows)
     frame[TARGET] = (score > 1).astype("int64")
+    frame["feature_timestamp"] = frame["event_timestamp"] - pd.Timedelta(minutes=1)
     cut = int(rows * 0.8)
     return frame.iloc[:cut].reset_index(drop=True), frame.iloc[cut:].reset_index(drop=True)
 

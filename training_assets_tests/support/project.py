@@ -96,6 +96,15 @@ class Project:
         }
 
 
+def latest_value(resources: dict, asset: str):
+    """The latest stored version of a Parquet asset, loaded, from the storage the resources
+    (as `build_resources()` makes them) point at: what `defs.load_asset_value` returns."""
+    import pandas as pd
+
+    directory = Path(resources["parquet_io_manager"].base_dir, asset)
+    return pd.read_parquet(directory / (directory / "LATEST").read_text().strip())
+
+
 def copy_feature_repo(destination: Path) -> None:
     shutil.copytree(
         PROJECT_DIR / "feature_repo",

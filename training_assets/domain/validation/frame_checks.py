@@ -35,7 +35,7 @@ from training_assets.schema import ENTITY_KEY, EVENT_TIMESTAMP, FEATURE_TIMESTAM
 
 ASSET = "training_frame"
 _INDEX_COLUMNS = (ENTITY_KEY, EVENT_TIMESTAMP)
-_MAX_DRIVERS_LISTED = 20
+MAX_DRIVERS_LISTED = 20
 Registry = Mapping[str, Any]
 
 
@@ -122,12 +122,12 @@ def _timestamp_unit(frame: pd.DataFrame) -> str:
 # ---- what each concern adds ------------------------------------------------------------
 
 
-def _schema(frame: pd.DataFrame, registry: Registry, _: DataValidationResource) -> Evidence:
-    dtypes = {name: str(dtype) for name, dtype in frame.dtypes.items()}
+def schema_evidence(dtypes: dict[str, str], nulls: dict[str, int], registry: Registry) -> Evidence:
+    """The dtypes pandas sees, the Feast declaration, and why a feature's dtype may differ."""
     hints = [
         f"{name} has nulls, so it is stored as {dtypes[name]}: see training_frame_completeness"
         for name in FEATURES
-        if name in frame.columns and frame[name].isna().any()
+        if name in dtypes and nulls.get(name)
     ]
     metadata: dict[str, Any] = {
         "dtypes": dg.MetadataValue.json(dtypes),
@@ -136,6 +136,12 @@ def _schema(frame: pd.DataFrame, registry: Registry, _: DataValidationResource) 
     if hints:
         metadata["hint"] = "; ".join(hints)
     return Evidence(metadata=metadata)
+
+
+def _schema(frame: pd.DataFrame, registry: Registry, _: DataValidationResource) -> Evidence:
+    dtypes = {name: str(dtype) for name, dtype in frame.dtypes.items()}
+    nulls = {name: int(frame[name].isna().sum()) for name in FEATURES if name in frame.columns}
+    return schema_evidence(dtypes, nulls, registry)
 
 
 def _completeness(frame: pd.DataFrame, _: Registry, __: DataValidationResource) -> Evidence:
@@ -150,8 +156,8 @@ def _completeness(frame: pd.DataFrame, _: Registry, __: DataValidationResource) 
     }
     if len(without):
         drivers = sorted(without[ENTITY_KEY].unique().tolist()) if ENTITY_KEY in frame else []
-        shown = ", ".join(map(str, drivers[:_MAX_DRIVERS_LISTED]))
-        more = len(drivers) - _MAX_DRIVERS_LISTED
+        shown = ", ".join(map(str, drivers[:MAX_DRIVERS_LISTED]))
+        more = len(drivers) - MAX_DRIVERS_LISTED
         metadata["drivers_without_features"] = shown + (f" (+{more} more)" if more > 0 else "")
         if EVENT_TIMESTAMP in frame:
             times = without[EVENT_TIMESTAMP]
@@ -167,9 +173,12 @@ def class_counts(frame: pd.DataFrame) -> dict[str, int]:
     return {str(k): int(v) for k, v in counts.items()}
 
 
+def class_counts_metadata(counts: dict[str, int]) -> dict[str, Any]:
+    return {"class_counts": dg.MetadataValue.json(counts)} if counts else {}
+
+
 def _label_domain(frame: pd.DataFrame, _: Registry, __: DataValidationResource) -> Evidence:
-    counts = class_counts(frame)
-    return Evidence(metadata={"class_counts": dg.MetadataValue.json(counts)} if counts else {})
+    return Evidence(metadata=class_counts_metadata(class_counts(frame)))
 
 
 def _values(frame: pd.DataFrame, registry: Registry, _: DataValidationResource) -> Evidence:
@@ -207,11 +216,9 @@ def _widened(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def _volume(frame: pd.DataFrame, _: Registry, settings: DataValidationResource) -> Evidence:
-    counts = class_counts(frame)
-    metadata: dict[str, Any] = {"min_rows": settings.min_rows}
-    if counts:
-        metadata["class_counts"] = dg.MetadataValue.json(counts)
-    return Evidence(metadata=metadata)
+    return Evidence(
+        metadata={"min_rows": settings.min_rows, **class_counts_metadata(class_counts(frame))}
+    )
 
 
 def _leakage(frame: pd.DataFrame, registry: Registry, settings: DataValidationResource) -> Evidence:

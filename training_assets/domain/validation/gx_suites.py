@@ -72,6 +72,7 @@ def expected_dtypes(feast_registry: Mapping[str, Any], timestamp_unit: str) -> d
     )
     dtypes = {
         EVENT_TIMESTAMP: f"datetime64[{timestamp_unit}, UTC]",
+        FEATURE_TIMESTAMP: f"datetime64[{timestamp_unit}, UTC]",
         ENTITY_KEY: ENTITY_TO_PANDAS_DTYPE.get(entity_type, entity_type.lower()),
         TARGET: "int64",
     }
@@ -111,6 +112,8 @@ def training_frame_suite(
         source = (
             f"Feast {FEATURE_VIEW} declares {declared[column]}"
             if column in declared
+            else "when the feature row was observed"
+            if column == FEATURE_TIMESTAMP
             else "label column"
         )
         expectations.append(

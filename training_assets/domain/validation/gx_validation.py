@@ -134,7 +134,7 @@ def run_suite(
     position = {expectation.id: index for index, expectation in enumerate(suite.expectations)}
     results = sorted(raw["results"], key=lambda r: position.get(r["expectation_config"]["id"], 0))
     raw["results"] = results
-    outcomes = [_outcome(item, max_examples) for item in results]
+    outcomes = [outcome_from_result(item, max_examples) for item in results]
     return SuiteOutcome(suite=suite_name, outcomes=outcomes, gx_results=[raw])
 
 
@@ -163,7 +163,8 @@ def _jsonable(value: Any) -> Any:
     return json.loads(json.dumps(value, default=str), parse_constant=lambda _: None)
 
 
-def _outcome(item: Mapping[str, Any], max_examples: int) -> ExpectationOutcome:
+def outcome_from_result(item: Mapping[str, Any], max_examples: int) -> ExpectationOutcome:
+    """One GX validation result (GX's own, or the SQL engine's in GX's shape), readable."""
     config = item["expectation_config"]
     kwargs = config.get("kwargs", {})
     result = item.get("result") or {}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -11,6 +12,8 @@ from sklearn.model_selection import train_test_split
 
 from training_assets.domain.splitting import SplitError, check_splittable
 from training_assets.domain.validation import split_validation as split_checks
+from training_assets.io_managers.files import StoredVersion
+from training_assets.resources.data_validation import DataValidationResource
 from training_assets.schema import SPLIT_COLUMNS
 
 
@@ -29,6 +32,7 @@ def frame() -> pd.DataFrame:
             "trip_completed": rng.integers(0, 2, rows).astype("int64"),
         }
     )
+    result["feature_timestamp"] = result["event_timestamp"] - pd.Timedelta(minutes=5)
     # Two identical rows (e.g. a repeated order: same driver and time) are legitimate.
     result.loc[1] = result.loc[0]
     return result[list(SPLIT_COLUMNS)]
@@ -80,12 +84,80 @@ def test_a_set_without_one_class_fails(frame, settings):
     assert outcome.failed[0].observed == "missing [1]"
 
 
+def splittable(frame: pd.DataFrame, test_size: float = 0.2) -> None:
+    check_splittable(len(frame), frame.trip_completed.value_counts().to_dict(), test_size)
+
+
 def test_frames_that_cannot_be_split_get_a_clear_error(frame):
-    check_splittable(frame, 0.2)
+    splittable(frame)
     with pytest.raises(SplitError, match="has 1 row"):
-        check_splittable(frame.head(1), 0.2)
+        splittable(frame.head(1))
     single = pd.concat([frame[frame.trip_completed == 0], frame[frame.trip_completed == 1].head(1)])
     with pytest.raises(SplitError, match=r"class counts .*1: 1\}.*every class needs 2 rows"):
-        check_splittable(single, 0.2)
+        splittable(single)
     with pytest.raises(SplitError, match="both classes"):
-        check_splittable(frame.assign(trip_completed=0), 0.2)
+        splittable(frame.assign(trip_completed=0))
+
+
+def test_the_split_index_gives_train_test_splits_rows_in_its_order(frame):
+    """The frame is split by row numbers from ShuffleSplit: the same rows, in the same order,
+    as `train_test_split(test_size=0.2, random_state=17)`, which the seed's pipeline used."""
+    from training_assets.domain.splitting import split_frame, split_indices
+
+    expected_train, expected_test = train_test_split(frame, test_size=0.2, random_state=17)
+    train, test = split_indices(len(frame), 0.2, 17)
+    assert train.tolist() == expected_train.index.tolist()
+    assert test.tolist() == expected_test.index.tolist()
+    ours_train, ours_test = split_frame(frame, 0.2, 17)
+    pd.testing.assert_frame_equal(ours_train, expected_train.reset_index(drop=True))
+    pd.testing.assert_frame_equal(ours_test, expected_test.reset_index(drop=True))
+
+
+# ---- the same checks on stored versions, in pandas and in DuckDB --------------------------
+
+
+@pytest.fixture(params=["pandas", "duckdb"])
+def engine_settings(request, tmp_path) -> DataValidationResource:
+    return DataValidationResource(
+        result_dir=str(tmp_path / "validation"),
+        out_of_core_rows=10**9 if request.param == "pandas" else 0,
+    )
+
+
+def stored(frame: pd.DataFrame, path: Path) -> StoredVersion:
+    frame.to_parquet(path, index=False)
+    return StoredVersion(path.stem, path.stem, str(path))
+
+
+def test_stored_split_checks_pass_a_real_split_and_fail_a_broken_one(
+    frame, engine_settings, tmp_path
+):
+    train, test = split(frame)
+    versions = {
+        name: stored(value, tmp_path / f"{name}.parquet")
+        for name, value in (("frame", frame), ("train", train), ("test", test))
+    }
+    outcome, extra = split_checks.partition_of_stored(
+        versions["frame"], versions["train"], versions["test"], engine_settings
+    )
+    assert outcome.success and extra["train_rows"] == len(train)
+    ratio, train_rows, test_rows = split_checks.ratio_of_stored(
+        versions["train"], versions["test"], 0.2, engine_settings
+    )
+    assert ratio.success and (train_rows, test_rows) == (len(train), len(test))
+    classes, counts = split_checks.classes_of_stored("test_set", versions["test"], engine_settings)
+    assert classes.success and set(counts) == {"0", "1"}
+
+    # A row lost from train_set; a test set without class 1; sizes that are not 80/20.
+    lost = stored(train.iloc[1:], tmp_path / "lost.parquet")
+    outcome, _ = split_checks.partition_of_stored(
+        versions["frame"], lost, versions["test"], engine_settings
+    )
+    assert not outcome.success
+    one_class = stored(test[test.trip_completed == 0], tmp_path / "one_class.parquet")
+    classes, _ = split_checks.classes_of_stored("test_set", one_class, engine_settings)
+    assert not classes.success and classes.failed[0].observed == "missing [1]"
+    ratio, _, _ = split_checks.ratio_of_stored(
+        versions["train"], versions["test"], 0.5, engine_settings
+    )
+    assert not ratio.success

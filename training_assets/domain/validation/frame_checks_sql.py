@@ -1,0 +1,303 @@
+"""The frame checks of `frame_checks.py` for a frame too big for pandas: the same expectations
+and metadata, computed by DuckDB over the stored Parquet version (`sql_engine.py`).
+
+Leakage here does not repeat the point-in-time join. The join carries each row's feature
+timestamp; the proof checks, per row, that the source has a row of that driver at that time
+(the latest `created` among ties) with the frame's values, that no newer source row was
+observed at or before the event, and that the row is within the ttl (one hash join against
+the source, deduplicated, with each row's successor). Rows that got no features are checked
+the other way: an ASOF join over just those rows says whether the source had one.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import dagster as dg
+import pandas as pd
+
+from training_assets.domain.validation import leakage
+from training_assets.domain.validation.frame_checks import (
+    ASSET,
+    MAX_DRIVERS_LISTED,
+    Evidence,
+    FrameCheck,
+    Registry,
+    class_counts_metadata,
+    schema_evidence,
+    validate_concern,
+)
+from training_assets.domain.validation.gx_suites import (
+    LEAKAGE,
+    ROUNDED_SUFFIX,
+    SCHEMA,
+    declared_features,
+    part,
+    training_frame_suite,
+)
+from training_assets.domain.validation.gx_validation import (
+    SuiteOutcome,
+    check_result,
+    outcome_from_result,
+)
+from training_assets.domain.validation.sql_engine import (
+    SqlExpectations,
+    StoredFrame,
+    literal,
+    quote,
+    suite_document,
+)
+from training_assets.resources.data_validation import DataValidationResource
+from training_assets.schema import (
+    AS_OF_SUFFIX,
+    ENTITY_KEY,
+    EVENT_TIMESTAMP,
+    FEAST_TO_PANDAS_DTYPE,
+    FEATURE_TIMESTAMP,
+    FEATURES,
+    TARGET,
+)
+
+INDEX = (ENTITY_KEY, EVENT_TIMESTAMP)
+_SQL_TYPES = {"float32": "FLOAT", "float64": "DOUBLE", "int32": "INTEGER", "int64": "BIGINT"}
+
+
+def run_stored_frame_check(
+    check: FrameCheck,
+    stored: str,
+    feast_registry: Registry,
+    settings: DataValidationResource,
+) -> dg.AssetCheckResult:
+    """A check on the stored frame version at `stored`: in pandas and GX as before when it
+    has at most `out_of_core_rows` rows, else in DuckDB where it lies."""
+    import pyarrow.parquet as pq
+
+    from training_assets.domain.validation.frame_checks import run_frame_check
+
+    if pq.read_metadata(stored).num_rows <= settings.out_of_core_rows:
+        return run_frame_check(check, pd.read_parquet(stored), feast_registry, settings)
+    return run_frame_check_sql(check, stored, feast_registry, settings, datetime.now(UTC))
+
+
+def run_frame_check_sql(
+    check: FrameCheck,
+    path: str,
+    feast_registry: Registry,
+    settings: DataValidationResource,
+    now: datetime,
+) -> dg.AssetCheckResult:
+    with StoredFrame(path, settings.duckdb_memory_limit) as frame:
+        if check.name == SCHEMA:
+            nulls = frame.null_counts()
+            empty = frame.empty_pandas(nulls)
+            outcome = validate_concern(SCHEMA, empty, feast_registry, settings, now=now)
+            evidence = schema_evidence(dict(empty.dtypes.astype(str)), nulls, feast_registry)
+        else:
+            unit = frame.schema.field(EVENT_TIMESTAMP).type.unit
+            suite = training_frame_suite(
+                feast_registry, min_rows=settings.min_rows, now=now, timestamp_unit=unit
+            )
+            relation, evidence = _prepare(check.name, frame, feast_registry, settings)
+            if evidence.error is not None:
+                dg.get_dagster_logger().error(
+                    f"Data check {check.name} on {ASSET} failed: {evidence.error}"
+                )
+                return dg.AssetCheckResult(passed=False, metadata={"error": evidence.error})
+            engine = SqlExpectations(frame, relation, INDEX, settings.max_examples)
+            items = engine.evaluate(part(suite, check.name))
+            outcome = SuiteOutcome(
+                check.name,
+                [outcome_from_result(item, settings.max_examples) for item in items],
+                [suite_document(check.name, items)],
+            )
+        return check_result(
+            outcome,
+            settings,
+            asset=ASSET,
+            check=check.name,
+            extra_metadata={"rows": frame.rows, "engine": "duckdb", **evidence.metadata},
+            extra_failures=evidence.failures,
+        )
+
+
+def _prepare(
+    check: str, frame: StoredFrame, registry: Registry, settings: DataValidationResource
+) -> tuple[str, Evidence]:
+    """The relation the check's expectations run on, and its evidence."""
+    if check == LEAKAGE:
+        return _leakage(frame, registry, settings)
+    if check.endswith("_values"):
+        declared = declared_features(registry)
+        rounded = [
+            f"round({quote(name)}) AS {quote(name + ROUNDED_SUFFIX)}"
+            for name, feast_type in declared.items()
+            if feast_type.startswith("Int")
+        ]
+        frame.con.execute(
+            f"CREATE OR REPLACE VIEW checked AS SELECT *, {', '.join(rounded)} FROM frame"
+        )
+        bounds = frame.one(
+            "SELECT "
+            + ", ".join(f"min({quote(c)}), max({quote(c)})" for c in (*FEATURES, EVENT_TIMESTAMP))
+            + " FROM frame"
+        )
+        ranges = {
+            name: f"{_shown(bounds[2 * i])} .. {_shown(bounds[2 * i + 1])}"
+            for i, name in enumerate((*FEATURES, EVENT_TIMESTAMP))
+        }
+        return "checked", Evidence(metadata={"observed_ranges": dg.MetadataValue.json(ranges)})
+    if check.endswith("_completeness"):
+        return "frame", _completeness(frame)
+    if check.endswith(("_label_domain", "_volume")):
+        counts = {
+            str(label): int(count)
+            for label, count in frame.all(
+                f"SELECT {quote(TARGET)}, count(*) FROM frame GROUP BY ALL ORDER BY 1 NULLS LAST"
+            )
+        }
+        metadata = class_counts_metadata(counts)
+        if check.endswith("_volume"):
+            metadata = {"min_rows": settings.min_rows, **metadata}
+        return "frame", Evidence(metadata=metadata)
+    return "frame", Evidence()
+
+
+def _shown(value: Any) -> str:
+    return str(pd.Timestamp(value)) if isinstance(value, datetime) else str(value)
+
+
+def _completeness(frame: StoredFrame) -> Evidence:
+    all_null = " AND ".join(f"{quote(n)} IS NULL" for n in FEATURES)
+    any_null = " OR ".join(f"{quote(n)} IS NULL" for n in FEATURES)
+    without, some = frame.one(
+        f"SELECT count(*) FILTER (WHERE {all_null}), "
+        f"count(*) FILTER (WHERE ({any_null}) AND NOT ({all_null})) FROM frame"
+    )
+    metadata: dict[str, Any] = {
+        "null_counts": dg.MetadataValue.json(frame.null_counts()),
+        "label_rows_without_feature_row": int(without),
+        "label_rows_with_some_null_features": int(some),
+    }
+    if without:
+        drivers = [
+            row[0]
+            for row in frame.all(
+                f"SELECT DISTINCT {quote(ENTITY_KEY)} FROM frame WHERE {all_null} ORDER BY 1"
+            )
+        ]
+        shown = ", ".join(map(str, drivers[:MAX_DRIVERS_LISTED]))
+        more = len(drivers) - MAX_DRIVERS_LISTED
+        metadata["drivers_without_features"] = shown + (f" (+{more} more)" if more > 0 else "")
+        first, last = frame.one(
+            f"SELECT min({quote(EVENT_TIMESTAMP)}), max({quote(EVENT_TIMESTAMP)}) "
+            f"FROM frame WHERE {all_null}"
+        )
+        metadata["time_range_without_features"] = f"{_shown(first)} .. {_shown(last)}"
+        examples = frame.con.execute(
+            f"SELECT * EXCLUDE (__row) FROM frame WHERE {all_null} ORDER BY __row LIMIT 5"
+        ).df()
+        metadata["example_rows"] = dg.MetadataValue.md(examples.to_markdown(index=False))
+    return Evidence(metadata=metadata)
+
+
+def _leakage(
+    frame: StoredFrame, registry: Registry, settings: DataValidationResource
+) -> tuple[str, Evidence]:
+    source = leakage.FeatureSource.from_registry(registry)
+    types = {
+        name: _SQL_TYPES.get(FEAST_TO_PANDAS_DTYPE.get(feast_type, ""), "DOUBLE")
+        for name, feast_type in declared_features(registry).items()
+    }
+    created = (
+        f"CAST({quote(source.created_column)} AS TIMESTAMPTZ)" if source.created_column else "NULL"
+    )
+    ttl = (
+        f" AND s.__ts + to_microseconds({int(source.ttl_seconds * 1_000_000)}) >= "
+        f"f.{quote(EVENT_TIMESTAMP)}"
+        if source.ttl_seconds
+        else ""
+    )
+    try:
+        frame.con.execute(
+            f"""
+            CREATE OR REPLACE VIEW source_rows AS
+            SELECT {quote(ENTITY_KEY)},
+                   CAST({quote(source.timestamp_field)} AS TIMESTAMPTZ) AS __ts,
+                   {", ".join(quote(n) for n in FEATURES)}
+            FROM read_parquet({literal(source.path)})
+            QUALIFY row_number() OVER (
+                PARTITION BY {quote(ENTITY_KEY)}, __ts ORDER BY {created} DESC NULLS LAST) = 1
+            """
+        )
+        frame.con.execute(
+            "CREATE OR REPLACE TEMP TABLE source_next AS SELECT *, "
+            f"lead(__ts) OVER (PARTITION BY {quote(ENTITY_KEY)} ORDER BY __ts) AS __next "
+            "FROM source_rows"
+        )
+    except Exception as error:  # a missing or unreadable source: say so, as the pandas path
+        return "frame", Evidence(error=f"cannot read the feature source {source.path}: {error}")
+    # The source's values of the carried row, when that row is the one an as-of join takes.
+    taken = (
+        f"s.__ts <= f.{quote(EVENT_TIMESTAMP)} AND "
+        f"(s.__next IS NULL OR s.__next > f.{quote(EVENT_TIMESTAMP)}){ttl}"
+    )
+    as_of = ", ".join(
+        f"CAST(CASE WHEN {taken} THEN s.{quote(n)} END AS {types[n]}) AS {quote(n + AS_OF_SUFFIX)}"
+        for n in FEATURES
+    )
+    frame.con.execute(
+        f"""
+        CREATE OR REPLACE VIEW checked AS
+        SELECT f.*, {as_of}
+        FROM frame f LEFT JOIN source_next s
+          ON f.{quote(ENTITY_KEY)} = s.{quote(ENTITY_KEY)} AND f.{quote(FEATURE_TIMESTAMP)} = s.__ts
+        """
+    )
+    differs = " OR ".join(
+        f"{quote(n)} IS DISTINCT FROM {quote(n + AS_OF_SUFFIX)}" for n in FEATURES
+    )
+    (mismatched,) = frame.one(f"SELECT count(*) FROM checked WHERE {differs}")
+    # Rows without features: did the source have a row the join should have taken?
+    (missed,) = frame.one(
+        f"""
+        SELECT count(*) FROM (SELECT * FROM frame WHERE {quote(FEATURE_TIMESTAMP)} IS NULL) f
+        ASOF JOIN source_rows s
+          ON f.{quote(ENTITY_KEY)} = s.{quote(ENTITY_KEY)} AND f.{quote(EVENT_TIMESTAMP)} >= s.__ts
+        WHERE true{ttl}
+        """
+    )
+    (oldest,) = frame.one(
+        f"SELECT max({quote(EVENT_TIMESTAMP)} - {quote(FEATURE_TIMESTAMP)}) FROM frame"
+    )
+    explanations = _explain(frame, differs, source, settings.max_examples)
+    failures = list(explanations)
+    if missed:
+        failures.append(
+            f"{missed} row(s) got no features although the source has a row of their driver at "
+            "or before the event within the ttl"
+        )
+    metadata: dict[str, Any] = {
+        "feature_source": dg.MetadataValue.path(source.path),
+        "ttl_seconds": source.ttl_seconds or 0,
+        "rows_differing_from_as_of": int(mismatched) + int(missed),
+        "max_feature_age": str(oldest) if oldest is not None else "n/a",
+    }
+    if failures:
+        metadata["explanations"] = dg.MetadataValue.md("\n".join(f"- {x}" for x in failures))
+    return "checked", Evidence(metadata=metadata, failures=failures)
+
+
+def _explain(
+    frame: StoredFrame, differs: str, source: leakage.FeatureSource, limit: int
+) -> list[str]:
+    """The first mismatching rows, recomputed as-of and explained (a few rows: pandas)."""
+    rows = frame.con.execute(
+        f"SELECT {quote(EVENT_TIMESTAMP)}, {quote(ENTITY_KEY)}, "
+        f"{', '.join(quote(n) for n in FEATURES)} FROM checked WHERE {differs} "
+        f"ORDER BY __row LIMIT {int(limit)}"
+    ).df()
+    if rows.empty:
+        return []
+    recomputed = leakage.with_as_of_features(rows, source)
+    return leakage.explain(leakage.mismatched_rows(recomputed), source, limit)
