@@ -8,14 +8,13 @@ a seeded hash of each row's identity (`training_assets.spark.split`), so the row
 
 from __future__ import annotations
 
-import math
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from training_assets.domain.spark_frames import content_hash
-from training_assets.domain.splitting import SplitError
+from training_assets.domain.splitting import check_splittable
 from training_assets.io_managers.files import dataset_files
 from training_assets.schema import SPLIT_COLUMNS, TARGET, TRAINING_FRAME_SORT_KEYS
 from training_assets.spark.split import TEST_COLUMN, hash_split
@@ -33,24 +32,8 @@ def class_counts(frame: DataFrame) -> dict[int, int]:
 
 
 def check_split_counts(rows: int, counts: dict[int, int], test_size: float) -> None:
-    """`splitting.check_splittable`'s rule and messages, from the counts alone: both sets
-    need rows, and each class needs two rows or more."""
-    test_rows = math.ceil(rows * test_size)
-    if rows < 2 or test_rows < 1 or test_rows >= rows:
-        raise SplitError(
-            f"training_frame has {rows} row(s): test_size {test_size} would leave "
-            f"{rows - test_rows} for train_set and {test_rows} for test_set; both need rows. "
-            "Add labelled rows (TRAINING_LABELS_PATH) or change test_size."
-        )
-    scarce = {label: count for label, count in counts.items() if count < 2}
-    if len(counts) < 2 or scarce:
-        # Most frequent first, as pandas' value_counts lists them.
-        shown = dict(sorted(counts.items(), key=lambda item: (-item[1], item[0])))
-        raise SplitError(
-            f"training_frame's label {TARGET!r} has class counts {shown}: train_set and "
-            "test_set each need at least one row of both classes 0 and 1, so every class "
-            "needs 2 rows or more. Add labelled rows of the missing class (TRAINING_LABELS_PATH)."
-        )
+    """`splitting.check_splittable` (its rule and messages) from Spark's counts."""
+    check_splittable(rows, counts, test_size)
 
 
 @dataclass(frozen=True)

@@ -62,7 +62,10 @@ def check_splittable(rows: int, class_counts: Mapping[int, int], test_size: floa
             f"{rows - test_rows} for train_set and {test_rows} for test_set; both need rows. "
             "Add labelled rows (TRAINING_LABELS_PATH) or change test_size."
         )
-    counts = {int(label): int(count) for label, count in class_counts.items()}
+    # Most frequent first (as pandas' value_counts listed them), whatever order the counts
+    # came in: the message does not depend on the engine that counted.
+    ordered = sorted(class_counts.items(), key=lambda item: (-int(item[1]), int(item[0])))
+    counts = {int(label): int(count) for label, count in ordered}
     scarce = {label: count for label, count in counts.items() if count < 2}
     if len(counts) < 2 or scarce:
         raise SplitError(
