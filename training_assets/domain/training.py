@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import pyarrow.parquet as pq
 
+from training_assets.io_managers.files import dataset_files
 from training_assets.schema import FEATURES, TARGET
 
 ROWS, GRAM = "rows", "gram"
@@ -38,9 +39,15 @@ def fit_elastic_net(path: str, params: dict[str, Any], method: str):
         train = pq.read_table(path, columns=[*FEATURES, TARGET]).to_pandas()
         return ElasticNet(**params).fit(train[list(FEATURES)], train[TARGET])
     moments = Moments(len(FEATURES) + 1)
-    for batch in pq.ParquetFile(path).iter_batches(
-        batch_size=_BATCH_ROWS, columns=[*FEATURES, TARGET]
-    ):
+    # A file, or each part of a Parquet dataset (the Spark profile's stored sets).
+    batches = (
+        batch
+        for part in dataset_files(path)
+        for batch in pq.ParquetFile(part).iter_batches(
+            batch_size=_BATCH_ROWS, columns=[*FEATURES, TARGET]
+        )
+    )
+    for batch in batches:
         chunk = np.empty((batch.num_rows, len(FEATURES) + 1))
         for j, name in enumerate([*FEATURES, TARGET]):
             chunk[:, j] = batch.column(name).to_numpy(zero_copy_only=False)

@@ -155,6 +155,11 @@ def dataset_files(path: str | Path) -> list[Path]:
     )
 
 
+def stored_row_count(path: str | Path) -> int:
+    """Rows of a stored Parquet version (a file or a dataset directory), from the footers."""
+    return sum(pq.read_metadata(p).num_rows for p in dataset_files(path))
+
+
 def parquet_source(path: str | Path) -> str:
     """A stored Parquet version as DuckDB's `read_parquet` takes it (a glob for a dataset)."""
     return f"{path}/*.parquet" if Path(path).is_dir() else str(path)

@@ -8,7 +8,6 @@ import math
 from typing import Any
 
 import pandas as pd
-import pyarrow.parquet as pq
 
 from training_assets.domain.validation.frame_checks import class_counts
 from training_assets.domain.validation.gx_suites import (
@@ -30,7 +29,7 @@ from training_assets.domain.validation.sql_engine import (
     StoredFrame,
     suite_document,
 )
-from training_assets.io_managers.files import StoredVersion
+from training_assets.io_managers.files import StoredVersion, parquet_source, stored_row_count
 from training_assets.resources.data_validation import DataValidationResource
 from training_assets.schema import SPLIT_COLUMNS, TARGET
 
@@ -149,7 +148,7 @@ def validate_classes(asset: str, frame: pd.DataFrame, settings: DataValidationRe
 
 
 def stored_rows(stored: StoredVersion) -> int:
-    return pq.read_metadata(stored.path).num_rows
+    return stored_row_count(stored.path)
 
 
 def _small(settings: DataValidationResource, *stored: StoredVersion) -> bool:
@@ -181,7 +180,8 @@ def partition_of_stored(
         connection.execute(f"SET memory_limit = '{settings.duckdb_memory_limit}'")
         figures = {
             name: connection.execute(
-                f"SELECT count(*), sum(hash({columns})::HUGEINT) FROM read_parquet('{stored.path}')"
+                f"SELECT count(*), sum(hash({columns})::HUGEINT) "
+                f"FROM read_parquet('{parquet_source(stored.path)}')"
             ).fetchone()
             for name, stored in (("frame", frame), ("train", train), ("test", test))
         }
