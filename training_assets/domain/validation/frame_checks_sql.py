@@ -11,6 +11,7 @@ the other way: an ASOF join over just those rows says whether the source had one
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -44,10 +45,9 @@ from training_assets.domain.validation.gx_validation import (
 from training_assets.domain.validation.sql_engine import (
     SqlExpectations,
     StoredFrame,
-    literal,
-    quote,
     suite_document,
 )
+from training_assets.io_managers.files import stored_row_count
 from training_assets.resources.data_validation import DataValidationResource
 from training_assets.schema import (
     AS_OF_SUFFIX,
@@ -71,11 +71,9 @@ def run_stored_frame_check(
 ) -> dg.AssetCheckResult:
     """A check on the stored frame version at `stored`: in pandas and GX as before when it
     has at most `out_of_core_rows` rows, else in DuckDB where it lies."""
-    import pyarrow.parquet as pq
-
     from training_assets.domain.validation.frame_checks import run_frame_check
 
-    if pq.read_metadata(stored).num_rows <= settings.out_of_core_rows:
+    if stored_row_count(stored) <= settings.out_of_core_rows:
         return run_frame_check(check, pd.read_parquet(stored), feast_registry, settings)
     return run_frame_check_sql(check, stored, feast_registry, settings, datetime.now(UTC))
 
@@ -86,8 +84,12 @@ def run_frame_check_sql(
     feast_registry: Registry,
     settings: DataValidationResource,
     now: datetime,
+    open_frame: Callable[[str], StoredFrame] | None = None,
 ) -> dg.AssetCheckResult:
-    with StoredFrame(path, settings.duckdb_memory_limit) as frame:
+    """The check in SQL over the stored version at `path`, on the backend `open_frame`
+    returns for it (DuckDB by default; `SparkStoredFrame` in the Spark profile)."""
+    opened = open_frame(path) if open_frame else StoredFrame(path, settings.duckdb_memory_limit)
+    with opened as frame:
         if check.name == SCHEMA:
             nulls = frame.null_counts()
             empty = frame.empty_pandas(nulls)
@@ -109,14 +111,14 @@ def run_frame_check_sql(
             outcome = SuiteOutcome(
                 check.name,
                 [outcome_from_result(item, settings.max_examples) for item in items],
-                [suite_document(check.name, items)],
+                [suite_document(check.name, items, frame.engine)],
             )
         return check_result(
             outcome,
             settings,
             asset=ASSET,
             check=check.name,
-            extra_metadata={"rows": frame.rows, "engine": "duckdb", **evidence.metadata},
+            extra_metadata={"rows": frame.rows, "engine": frame.engine, **evidence.metadata},
             extra_failures=evidence.failures,
         )
 
@@ -125,6 +127,7 @@ def _prepare(
     check: str, frame: StoredFrame, registry: Registry, settings: DataValidationResource
 ) -> tuple[str, Evidence]:
     """The relation the check's expectations run on, and its evidence."""
+    quote = frame.quote
     if check == LEAKAGE:
         return _leakage(frame, registry, settings)
     if check.endswith("_values"):
@@ -134,9 +137,7 @@ def _prepare(
             for name, feast_type in declared.items()
             if feast_type.startswith("Int")
         ]
-        frame.con.execute(
-            f"CREATE OR REPLACE VIEW checked AS SELECT *, {', '.join(rounded)} FROM frame"
-        )
+        frame.view("checked", f"SELECT *, {', '.join(rounded)} FROM frame")
         bounds = frame.one(
             "SELECT "
             + ", ".join(f"min({quote(c)}), max({quote(c)})" for c in (*FEATURES, EVENT_TIMESTAMP))
@@ -168,6 +169,7 @@ def _shown(value: Any) -> str:
 
 
 def _completeness(frame: StoredFrame) -> Evidence:
+    quote = frame.quote
     all_null = " AND ".join(f"{quote(n)} IS NULL" for n in FEATURES)
     any_null = " OR ".join(f"{quote(n)} IS NULL" for n in FEATURES)
     without, some = frame.one(
@@ -194,9 +196,10 @@ def _completeness(frame: StoredFrame) -> Evidence:
             f"FROM frame WHERE {all_null}"
         )
         metadata["time_range_without_features"] = f"{_shown(first)} .. {_shown(last)}"
-        examples = frame.con.execute(
-            f"SELECT * EXCLUDE (__row) FROM frame WHERE {all_null} ORDER BY __row LIMIT 5"
-        ).df()
+        examples = frame.pandas(
+            f"SELECT {frame.columns()} FROM frame WHERE {all_null} "
+            f"ORDER BY {frame.row_order} LIMIT 5"
+        )
         metadata["example_rows"] = dg.MetadataValue.md(examples.to_markdown(index=False))
     return Evidence(metadata=metadata)
 
@@ -204,55 +207,58 @@ def _completeness(frame: StoredFrame) -> Evidence:
 def _leakage(
     frame: StoredFrame, registry: Registry, settings: DataValidationResource
 ) -> tuple[str, Evidence]:
+    quote, timestamp = frame.quote, frame.timestamp_type
     source = leakage.FeatureSource.from_registry(registry)
     types = {
         name: _SQL_TYPES.get(FEAST_TO_PANDAS_DTYPE.get(feast_type, ""), "DOUBLE")
         for name, feast_type in declared_features(registry).items()
     }
     created = (
-        f"CAST({quote(source.created_column)} AS TIMESTAMPTZ)" if source.created_column else "NULL"
+        f"CAST({quote(source.created_column)} AS {timestamp})" if source.created_column else "NULL"
     )
+    ttl_micros = int(source.ttl_seconds * 1_000_000) if source.ttl_seconds else 0
     ttl = (
-        f" AND s.__ts + to_microseconds({int(source.ttl_seconds * 1_000_000)}) >= "
-        f"f.{quote(EVENT_TIMESTAMP)}"
-        if source.ttl_seconds
+        f" AND {frame.plus_micros('s.__ts', ttl_micros)} >= f.{quote(EVENT_TIMESTAMP)}"
+        if ttl_micros
         else ""
     )
+    key, event = quote(ENTITY_KEY), quote(EVENT_TIMESTAMP)
     try:
-        frame.con.execute(
+        # Per driver and time the source row an as-of join takes: the latest `created`.
+        frame.view(
+            "source_rows",
             f"""
-            CREATE OR REPLACE VIEW source_rows AS
-            SELECT {quote(ENTITY_KEY)},
-                   CAST({quote(source.timestamp_field)} AS TIMESTAMPTZ) AS __ts,
-                   {", ".join(quote(n) for n in FEATURES)}
-            FROM read_parquet({literal(source.path)})
-            QUALIFY row_number() OVER (
-                PARTITION BY {quote(ENTITY_KEY)}, __ts ORDER BY {created} DESC NULLS LAST) = 1
-            """
+            SELECT {key}, __ts, {", ".join(quote(n) for n in FEATURES)} FROM (
+                SELECT *, row_number() OVER (
+                    PARTITION BY {key}, __ts ORDER BY __created DESC NULLS LAST) AS __rank
+                FROM (
+                    SELECT {key}, CAST({quote(source.timestamp_field)} AS {timestamp}) AS __ts,
+                           {created} AS __created, {", ".join(quote(n) for n in FEATURES)}
+                    FROM {frame.parquet(source.path)}
+                ) AS rows
+            ) AS ranked WHERE __rank = 1
+            """,
         )
-        frame.con.execute(
-            "CREATE OR REPLACE TEMP TABLE source_next AS SELECT *, "
-            f"lead(__ts) OVER (PARTITION BY {quote(ENTITY_KEY)} ORDER BY __ts) AS __next "
-            "FROM source_rows"
+        frame.table(
+            "source_next",
+            f"SELECT *, lead(__ts) OVER (PARTITION BY {key} ORDER BY __ts) AS __next "
+            "FROM source_rows",
         )
     except Exception as error:  # a missing or unreadable source: say so, as the pandas path
         return "frame", Evidence(error=f"cannot read the feature source {source.path}: {error}")
     # The source's values of the carried row, when that row is the one an as-of join takes.
-    taken = (
-        f"s.__ts <= f.{quote(EVENT_TIMESTAMP)} AND "
-        f"(s.__next IS NULL OR s.__next > f.{quote(EVENT_TIMESTAMP)}){ttl}"
-    )
+    taken = f"s.__ts <= f.{event} AND (s.__next IS NULL OR s.__next > f.{event}){ttl}"
     as_of = ", ".join(
         f"CAST(CASE WHEN {taken} THEN s.{quote(n)} END AS {types[n]}) AS {quote(n + AS_OF_SUFFIX)}"
         for n in FEATURES
     )
-    frame.con.execute(
+    frame.view(
+        "checked",
         f"""
-        CREATE OR REPLACE VIEW checked AS
         SELECT f.*, {as_of}
         FROM frame f LEFT JOIN source_next s
-          ON f.{quote(ENTITY_KEY)} = s.{quote(ENTITY_KEY)} AND f.{quote(FEATURE_TIMESTAMP)} = s.__ts
-        """
+          ON f.{key} = s.{key} AND f.{quote(FEATURE_TIMESTAMP)} = s.__ts
+        """,
     )
     differs = " OR ".join(
         f"{quote(n)} IS DISTINCT FROM {quote(n + AS_OF_SUFFIX)}" for n in FEATURES
@@ -260,16 +266,15 @@ def _leakage(
     (mismatched,) = frame.one(f"SELECT count(*) FROM checked WHERE {differs}")
     # Rows without features: did the source have a row the join should have taken?
     (missed,) = frame.one(
-        f"""
-        SELECT count(*) FROM (SELECT * FROM frame WHERE {quote(FEATURE_TIMESTAMP)} IS NULL) f
-        ASOF JOIN source_rows s
-          ON f.{quote(ENTITY_KEY)} = s.{quote(ENTITY_KEY)} AND f.{quote(EVENT_TIMESTAMP)} >= s.__ts
-        WHERE true{ttl}
-        """
+        frame.count_with_row_at_or_before(
+            f"SELECT * FROM frame WHERE {quote(FEATURE_TIMESTAMP)} IS NULL",
+            "source_rows",
+            key,
+            event,
+            ttl,
+        )
     )
-    (oldest,) = frame.one(
-        f"SELECT max({quote(EVENT_TIMESTAMP)} - {quote(FEATURE_TIMESTAMP)}) FROM frame"
-    )
+    (oldest,) = frame.one(f"SELECT max({event} - {quote(FEATURE_TIMESTAMP)}) FROM frame")
     explanations = _explain(frame, differs, source, settings.max_examples)
     failures = list(explanations)
     if missed:
@@ -292,11 +297,12 @@ def _explain(
     frame: StoredFrame, differs: str, source: leakage.FeatureSource, limit: int
 ) -> list[str]:
     """The first mismatching rows, recomputed as-of and explained (a few rows: pandas)."""
-    rows = frame.con.execute(
+    quote = frame.quote
+    rows = frame.pandas(
         f"SELECT {quote(EVENT_TIMESTAMP)}, {quote(ENTITY_KEY)}, "
         f"{', '.join(quote(n) for n in FEATURES)} FROM checked WHERE {differs} "
-        f"ORDER BY __row LIMIT {int(limit)}"
-    ).df()
+        f"ORDER BY {frame.row_order} LIMIT {int(limit)}"
+    )
     if rows.empty:
         return []
     recomputed = leakage.with_as_of_features(rows, source)

@@ -11,6 +11,11 @@ computes each one's result with one SQL query over the file, in the shape GX's v
 results have (unexpected_count, element_count, missing_count, partial_unexpected_index_list,
 observed_value, ...). `gx_validation` turns them into the same outcomes, metadata, log lines
 and stored JSON as GX's own; a differential test compares both engines on the same frames.
+
+The SQL runs on a backend: `StoredFrame` (DuckDB, in the run's process) or
+`spark_sql_engine.SparkStoredFrame` (Spark SQL, on the cluster, for the Spark profile). The
+few places their dialects differ (quoting, literals, views, one join) are methods of the
+backend; everything else is the same SQL text, so both give the same results and messages.
 """
 
 from __future__ import annotations
@@ -22,6 +27,8 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+from training_assets.io_managers.files import dataset_files
 
 if TYPE_CHECKING:
     import duckdb
@@ -42,15 +49,22 @@ def literal(value: Any) -> str:
 
 
 class StoredFrame:
-    """A stored Parquet version, queried where it lies. `frame` is a view of its rows with
-    `__row` numbering them in file order (so examples are the first ones, as GX's are)."""
+    """A stored Parquet version (a file, or a dataset directory of part files), queried
+    where it lies by DuckDB. `frame` is a view of its rows with `__row` numbering them in
+    file order, part files in name order (so examples are the first ones, as GX's are)."""
+
+    engine = "duckdb"
+    timestamp_type = "TIMESTAMPTZ"
+    # The rows' stored order, for ORDER BY.
+    row_order = "__row"
 
     def __init__(self, path: str, memory_limit: str = "2GB") -> None:
         import duckdb
 
         self.path = path
-        self.rows = pq.read_metadata(path).num_rows
-        self.schema = pq.read_schema(path)
+        files = dataset_files(path)
+        self.rows = sum(pq.read_metadata(f).num_rows for f in files)
+        self.schema = pq.read_schema(files[0])
         self.con: duckdb.DuckDBPyConnection = duckdb.connect()
         self.con.execute("SET TimeZone = 'UTC'")
         self.con.execute(f"SET memory_limit = {literal(memory_limit)}")
@@ -63,9 +77,20 @@ class StoredFrame:
             if pa.types.is_timestamp(f.type) and f.type.unit == "ns"
         ]
         replace = f" REPLACE ({', '.join(casts)})" if casts else ""
+        if len(files) == 1:
+            rows = f"read_parquet({literal(str(files[0]))}, file_row_number = true)"
+        else:
+            # A dataset: each part's row numbers continue where the previous part's end.
+            parts, offset = [], 0
+            for part in files:
+                parts.append(
+                    f"SELECT * REPLACE (file_row_number + {offset} AS file_row_number) "
+                    f"FROM read_parquet({literal(str(part))}, file_row_number = true)"
+                )
+                offset += pq.read_metadata(part).num_rows
+            rows = f"({' UNION ALL '.join(parts)})"
         self.con.execute(
-            f"CREATE VIEW frame AS SELECT *{replace} RENAME (file_row_number AS __row) FROM "
-            f"read_parquet({literal(path)}, file_row_number = true)"
+            f"CREATE VIEW frame AS SELECT *{replace} RENAME (file_row_number AS __row) FROM {rows}"
         )
 
     def close(self) -> None:
@@ -77,16 +102,57 @@ class StoredFrame:
     def __exit__(self, *_: object) -> None:
         self.close()
 
+    # ---- the dialect ----
+
+    quote = staticmethod(quote)
+    literal = staticmethod(literal)
+
+    def view(self, name: str, select: str) -> None:
+        self.con.execute(f"CREATE OR REPLACE VIEW {name} AS {select}")
+
+    def table(self, name: str, select: str) -> None:
+        """A relation computed once and reused by the queries that follow."""
+        self.con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {select}")
+
+    def parquet(self, path: str) -> str:
+        """A Parquet file as a relation."""
+        return f"read_parquet({literal(path)})"
+
+    def plus_micros(self, timestamp: str, micros: int) -> str:
+        return f"{timestamp} + to_microseconds({int(micros)})"
+
+    def count_with_row_at_or_before(
+        self, rows: str, source: str, key: str, event: str, within: str
+    ) -> str:
+        """SQL counting the rows of `rows` (alias f) for which `source` (alias s, time
+        `__ts`) has a row of the same `key` at or before `event`; `within` (a condition on
+        f and s, or empty) must then hold for the latest such row."""
+        return (
+            f"SELECT count(*) FROM ({rows}) f ASOF JOIN {source} s "
+            f"ON f.{key} = s.{key} AND f.{event} >= s.__ts WHERE true{within}"
+        )
+
+    # ---- queries ----
+
     def all(self, sql: str) -> list[tuple]:
         return self.con.execute(sql).fetchall()
 
     def one(self, sql: str) -> tuple:
         return self.con.execute(sql).fetchone()
 
+    def pandas(self, sql: str) -> pd.DataFrame:
+        return self.con.execute(sql).df()
+
+    def columns(self) -> str:
+        """The stored columns, quoted, in order (not `__row`)."""
+        return ", ".join(self.quote(n) for n in self.schema.names)
+
     def null_counts(self) -> dict[str, int]:
         names = self.schema.names
         counts = self.one(
-            "SELECT " + ", ".join(f"count(*) - count({quote(n)})" for n in names) + " FROM frame"
+            "SELECT "
+            + ", ".join(f"count(*) - count({self.quote(n)})" for n in names)
+            + " FROM frame"
         )
         return dict(zip(names, map(int, counts), strict=True))
 
@@ -104,9 +170,9 @@ def _float(schema: pa.Schema, column: str) -> bool:
     return column in schema.names and pa.types.is_floating(schema.field(column).type)
 
 
-def _missing(relation: str, schema: pa.Schema, column: str) -> str:
+def _missing(frame: StoredFrame, schema: pa.Schema, column: str) -> str:
     """GX's pandas engine counts None and NaN as missing."""
-    c = quote(column)
+    c = frame.quote(column)
     return f"({c} IS NULL OR isnan({c}))" if _float(schema, column) else f"({c} IS NULL)"
 
 
@@ -159,8 +225,8 @@ class SqlExpectations:
         )
         columns = list(dict.fromkeys([*checked, *self.index]))
         rows = self.frame.all(
-            f"SELECT {', '.join(quote(c) for c in columns)} FROM {self.relation} "
-            f"WHERE {where} ORDER BY __row LIMIT {int(self.max_examples)}"
+            f"SELECT {', '.join(self.frame.quote(c) for c in columns)} FROM {self.relation} "
+            f"WHERE {where} ORDER BY {self.frame.row_order} LIMIT {int(self.max_examples)}"
         )
         examples = [{c: _value(v) for c, v in zip(columns, row, strict=True)} for row in rows]
         total = self.frame.rows
@@ -181,25 +247,26 @@ class SqlExpectations:
 
     def _one(self, e: Expectation) -> dict[str, Any]:
         kind = e.expectation_type
-        relation, schema = self.relation, self.schema
+        relation, schema, frame = self.relation, self.schema, self.frame
+        quote, literal = frame.quote, frame.literal
         if kind == "expect_column_values_to_not_be_null":
-            return self._map(e, [e.column], _missing(relation, schema, e.column), None)
+            return self._map(e, [e.column], _missing(frame, schema, e.column), None)
         if kind == "expect_column_values_to_be_in_set":
             values = ", ".join(literal(v) for v in e.value_set)
-            missing = _missing(relation, schema, e.column)
+            missing = _missing(frame, schema, e.column)
             return self._map(e, [e.column], f"{quote(e.column)} NOT IN ({values})", missing)
         if kind == "expect_column_values_to_be_between":
             c = quote(e.column)
             outside = [f"{c} < {literal(e.min_value)}"] if e.min_value is not None else []
             outside += [f"{c} > {literal(e.max_value)}"] if e.max_value is not None else []
-            missing = _missing(relation, schema, e.column)
+            missing = _missing(frame, schema, e.column)
             return self._map(e, [e.column], " OR ".join(outside) or "false", missing)
         if kind in (
             "expect_column_pair_values_to_be_equal",
             "expect_column_pair_values_a_to_be_greater_than_b",
         ):
             a, b = e.column_A, e.column_B
-            missing_a, missing_b = _missing(relation, schema, a), _missing(relation, schema, b)
+            missing_a, missing_b = _missing(frame, schema, a), _missing(frame, schema, b)
             ignored = {
                 "both_values_are_missing": f"({missing_a} AND {missing_b})",
                 "either_value_is_missing": f"({missing_a} OR {missing_b})",
@@ -239,13 +306,15 @@ class SqlExpectations:
         raise NotImplementedError(f"{kind} has no SQL evaluation")
 
 
-def suite_document(check: str, items: list[dict[str, Any]]) -> dict[str, Any]:
+def suite_document(
+    check: str, items: list[dict[str, Any]], engine: str = StoredFrame.engine
+) -> dict[str, Any]:
     """The stored record of a SQL evaluation, shaped as GX's validation result."""
     return json.loads(
         json.dumps(
             {
                 "suite_name": check,
-                "engine": "duckdb over the stored Parquet frame",
+                "engine": f"{engine} over the stored Parquet frame",
                 "success": all(item["success"] for item in items),
                 "results": items,
             },
