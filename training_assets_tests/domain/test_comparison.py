@@ -2,6 +2,7 @@
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 from scipy import stats
 
@@ -24,6 +25,25 @@ def test_trained_rows_are_excluded_with_duplicates_counted():
     kept, excluded = without_trained_rows(test, champion, challenger)
     # Of three test copies of (0, 1, 1), two match training copies (the larger count): one
     # stays; (1, 2, 0) was trained on; (2, 3, 1) never was.
+    assert excluded == 3
+    assert kept.index.tolist() == [2, 4]
+
+
+def test_stored_train_sets_are_read_as_files_and_as_datasets(tmp_path):
+    """The champion's train set stored as a file, the challenger's as a Parquet dataset of
+    part files (the Spark profile's): the same exclusions as the frames give."""
+    test = rows((0, 1, 1), (0, 1, 1), (0, 1, 1), (1, 2, 0), (2, 3, 1))
+    champion = rows((0, 1, 1), (5, 9, 0))
+    challenger = rows((0, 1, 1), (0, 1, 1), (1, 2, 0))
+    champion.to_parquet(tmp_path / "champion.parquet", index=False)
+    dataset = tmp_path / "challenger.parquet"
+    dataset.mkdir()
+    challenger.iloc[:2].to_parquet(dataset / "part-00000.parquet", index=False)
+    challenger.iloc[2:].to_parquet(dataset / "part-00001.parquet", index=False)
+    # What else a published dataset holds: Spark's marker and the lineage footer (no rows).
+    (dataset / "_SUCCESS").write_text("")
+    pq.write_metadata(pq.read_schema(dataset / "part-00000.parquet"), dataset / "_common_metadata")
+    kept, excluded = without_trained_rows(test, tmp_path / "champion.parquet", dataset)
     assert excluded == 3
     assert kept.index.tolist() == [2, 4]
 
