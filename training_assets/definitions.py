@@ -38,17 +38,11 @@ def engine_assets(engine: str) -> list:
 
 
 def spark_data_checks() -> list[ModuleType]:
-    """SEAM(spark-sql-checks): the data checks of the Spark profile.
+    """The data checks of the Spark profile: the same checks, their SQL run by Spark SQL
+    over the stored dataset (`checks/spark_data_checks.py`)."""
+    from training_assets.checks import spark_data_checks
 
-    Today they are the DuckDB profile's checks, run on the Parquet dataset the executors
-    wrote, which the IO manager loads into the run's process (fine to some ten million rows;
-    beyond, the driver's memory is the limit). Next: the SQL evaluator of the Great
-    Expectations suites (issue 17) with a Spark SQL backend, the suites' SQL run by
-    `spark.sql` over the stored dataset and GX kept as the record in the UI; return those
-    checks here. The strict xfail `test_data_checks_run_on_spark_sql`
-    (training_assets_tests/spark/test_graph_on_cluster.py) is the TODO that flips then.
-    """
-    return [data_checks]
+    return [spark_data_checks]
 
 
 def engine_checks(engine: str) -> list:

@@ -6,13 +6,17 @@ from __future__ import annotations
 
 import pytest
 
-from training_assets_tests.support.feature_source import write_feature_source
-from training_assets_tests.support.frame_check_cases import CASES, run_check, write_frame
+from training_assets_tests.support.frame_check_cases import (
+    CASES,
+    run_check,
+    write_frame,
+    write_source,
+)
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda case: case.name)
 def test_a_dataset_checks_like_the_file_of_its_rows(case, tmp_path):
-    source = write_feature_source(tmp_path / "driver_stats.parquet")
+    source = write_source(tmp_path / "driver_stats.parquet")
     frame = case.frame()
     single = write_frame(frame, tmp_path / "frame.parquet")
     parts = write_frame(frame, tmp_path / "dataset.parquet", parts=3)
