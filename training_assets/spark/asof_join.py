@@ -5,7 +5,9 @@
   driver's first feature row, or a driver without any) gets null features;
 - for each label row: the feature row of the same join key(s) with the latest timestamp at or
   before the label's event timestamp; among equal feature timestamps the latest `created`
-  (nulls last); nothing when that row is older than the ttl (`event_ts - feature_ts > ttl`).
+  (nulls last); nothing when that row is older than the ttl (`event_ts - feature_ts > ttl`);
+- the training frame carries that row's timestamp (`feature_timestamp`, null with the
+  features), the leakage check's evidence, as the DuckDB join does.
 
 How: labels and feature rows are unioned, partitioned by join key and ordered by time, with
 feature rows sorting before label rows at equal times (and by `created` among themselves, so
@@ -34,6 +36,7 @@ from training_assets.feast_offline_store.asof_join import AsOfJoinError, Feature
 from training_assets.schema import (
     ENTITY_KEY,
     EVENT_TIMESTAMP,
+    FEATURE_TIMESTAMP,
     FEATURES,
     LABEL_COLUMNS,
     TARGET,
@@ -106,8 +109,14 @@ def _feature_rows(spark: SparkSession, spec: FeatureViewSpec) -> tuple[DataFrame
     return source, {mapping.get(column, column): column for column in source.columns}
 
 
-def join_view(labels: DataFrame, spec: FeatureViewSpec, event_timestamp: str) -> DataFrame:
-    """`labels` with the view's features appended (output names), one row per label row."""
+def join_view(
+    labels: DataFrame,
+    spec: FeatureViewSpec,
+    event_timestamp: str,
+    carry_timestamp: str | None = None,
+) -> DataFrame:
+    """`labels` with the view's features appended (output names), one row per label row;
+    with `carry_timestamp`, also a column of that name with the used feature row's time."""
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
@@ -123,7 +132,9 @@ def join_view(labels: DataFrame, spec: FeatureViewSpec, event_timestamp: str) ->
             f"Feature view {spec.name!r} joins on {missing}, which the entity rows lack "
             f"(columns: {labels.columns})."
         )
-    outputs = [output for _, output in spec.features]
+    outputs = [output for _, output in spec.features] + (
+        [carry_timestamp] if carry_timestamp else []
+    )
     clash = sorted(set(outputs) & set(labels.columns))
     if clash:
         raise AsOfJoinError(
@@ -207,13 +218,18 @@ def join_view(labels: DataFrame, spec: FeatureViewSpec, event_timestamp: str) ->
             F.when(fresh, F.col(f"__asof.f{i}")).alias(output)
             for i, (_, output) in enumerate(spec.features)
         ),
+        *([F.when(fresh, F.col("__asof.ts")).alias(carry_timestamp)] if carry_timestamp else []),
     )
 
 
 def asof_join(
-    labels: DataFrame, views: Sequence[FeatureViewSpec], event_timestamp: str = EVENT_TIMESTAMP
+    labels: DataFrame,
+    views: Sequence[FeatureViewSpec],
+    event_timestamp: str = EVENT_TIMESTAMP,
+    carry_timestamps: Mapping[str, str] | None = None,
 ) -> DataFrame:
-    """The point-in-time join of every view onto `labels` (lazy: nothing runs yet)."""
+    """The point-in-time join of every view onto `labels` (lazy: nothing runs yet);
+    `carry_timestamps` maps a view's name to the column that gets its feature row's time."""
     if not views:
         raise AsOfJoinError("No feature views to join.")
     spark = labels.sparkSession
@@ -221,7 +237,8 @@ def asof_join(
         # Timestamps without a zone must mean UTC, as in Feast and the DuckDB join.
         spark.conf.set("spark.sql.session.timeZone", "UTC")
     for spec in views:
-        labels = join_view(labels, spec, event_timestamp)
+        carried = (carry_timestamps or {}).get(spec.name)
+        labels = join_view(labels, spec, event_timestamp, carried)
     return labels
 
 
@@ -232,12 +249,12 @@ def training_frame(
 ) -> DataFrame:
     """The training frame's columns, declared feature types, sorted by the frame's sort keys.
 
-    Integer features stay integer (nullable) in Parquet; read into pandas, a column with
-    nulls becomes float64 and one without stays int32: the DuckDB path's dtypes.
+    Integer features stay integer (nullable) in Parquet, as in the DuckDB path's frame; the
+    feature timestamp is a UTC timestamp (microseconds, as DuckDB's TIMESTAMPTZ).
     """
     from pyspark.sql import functions as F
 
-    columns = [*LABEL_COLUMNS, *features]
+    columns = [*LABEL_COLUMNS, *features, FEATURE_TIMESTAMP]
     missing = [name for name in columns if name not in joined.columns]
     if missing:
         raise AsOfJoinError(f"The joined rows lack {missing}; columns: {joined.columns}.")
@@ -292,7 +309,8 @@ def write_frame(
     if staging.exists():
         raise FileExistsError(f"{staging} exists; the training frame is never overwritten.")
     label_rows = read_labels(spark, labels, separator)
-    frame = training_frame(asof_join(label_rows, [spec]), declared, features)
+    joined = asof_join(label_rows, [spec], carry_timestamps={spec.name: FEATURE_TIMESTAMP})
+    frame = training_frame(joined, declared, features)
     try:
         expected = label_rows.count()
         frame.write.mode("errorifexists").parquet(str(staging))

@@ -21,7 +21,12 @@ import pyarrow.parquet as pq
 
 from training_assets.feast_offline_store.asof_join import FeatureViewSpec
 from training_assets.sample_data import write_labels_csv
-from training_assets.schema import FEATURES, TRAINING_FRAME_COLUMNS, TRAINING_FRAME_SORT_KEYS
+from training_assets.schema import (
+    FEATURE_TIMESTAMP,
+    FEATURES,
+    TRAINING_FRAME_COLUMNS,
+    TRAINING_FRAME_SORT_KEYS,
+)
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
 TTL = timedelta(hours=6)
@@ -172,10 +177,15 @@ def reference_frame(case: Case) -> pd.DataFrame:
             fresh = False
         if fresh:
             row |= {name: float(latest[name]) for name in FEATURES}
+            row[FEATURE_TIMESTAMP] = latest.datetime
         else:
             row |= dict.fromkeys(FEATURES, np.nan)
+            row[FEATURE_TIMESTAMP] = pd.NaT
         rows.append(row)
     frame = pd.DataFrame(rows, columns=list(TRAINING_FRAME_COLUMNS))
+    frame[FEATURE_TIMESTAMP] = pd.to_datetime(frame[FEATURE_TIMESTAMP], utc=True).astype(
+        "datetime64[us, UTC]"
+    )
     return frame.sort_values(list(TRAINING_FRAME_SORT_KEYS), kind="stable").reset_index(drop=True)
 
 
@@ -197,7 +207,7 @@ def differing_rows(ours: pd.DataFrame, expected: pd.DataFrame) -> pd.DataFrame:
     left = ours.reset_index(drop=True)
     right = expected.reset_index(drop=True)
     differs = pd.Series(False, index=left.index)
-    for name in TRAINING_FRAME_COLUMNS:
+    for name in left.columns:
         a, b = left[name], right[name]
         differs |= ~((a == b) | (a.isna() & b.isna()))
     return left[differs].join(right[differs], rsuffix="_expected")

@@ -88,6 +88,7 @@ def test_written_by_executors_sorted_and_typed(spark, tmp_path):
         "float",
         "float",
         "int32",
+        "timestamp[us, tz=UTC]",  # feature_timestamp, as DuckDB's TIMESTAMPTZ
     ]
     frame = read_frame(written.path)
     keys = frame[list(TRAINING_FRAME_SORT_KEYS)]

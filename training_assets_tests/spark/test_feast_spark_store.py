@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from training_assets.schema import FEATURES, TRAINING_FRAME_COLUMNS
+from training_assets.schema import FEATURES, LABEL_COLUMNS
 from training_assets_tests.spark.data import TTL, differing_rows, duckdb_frame, write_case
 
 pytest.importorskip("pyspark")
@@ -97,9 +97,14 @@ def _feast_frame(store, labels_path: Path) -> pd.DataFrame:
     return job.to_df()
 
 
+# Feast returns the labels and the features; the training frame also carries the feature
+# timestamp, which Feast has no column for.
+COMPARED = [*LABEL_COLUMNS, *FEATURES]
+
+
 def _comparable(frame: pd.DataFrame) -> pd.DataFrame:
-    frame = frame[list(TRAINING_FRAME_COLUMNS)].astype({n: "float64" for n in FEATURES})
-    return frame.sort_values(list(TRAINING_FRAME_COLUMNS)).reset_index(drop=True)
+    frame = frame[COMPARED].astype({n: "float64" for n in FEATURES})
+    return frame.sort_values(COMPARED).reset_index(drop=True)
 
 
 def _latest_created_is_null(features: pd.DataFrame, row) -> bool:
@@ -156,7 +161,7 @@ def test_feast_spark_store_against_duckdb(
         print(different.head(3).T.to_string())
     if not null_created:
         assert len(different) == 0
-        assert differing_rows(_comparable(feast).iloc[:, :6], _comparable(duck)).empty
+        assert differing_rows(_comparable(feast), _comparable(duck)).empty
         return
     # Every difference is a label whose latest feature row has a NULL `created`: Feast
     # gives it an older row's values (never nulls where DuckDB has values from that row).
