@@ -61,9 +61,12 @@ def write_split(
                 str(staging[name])
             )
             stored = frame.sparkSession.read.parquet(str(staging[name]))
-            stats = stored.agg(F.count(F.lit(1)), F.sum(TARGET)).first()
-            rows, positives = int(stats[0]), int(stats[1] or 0)
-            written.append(WrittenSplit(name, staging[name], rows, positives, content_hash(stored)))
+            # The hash and the counts in one pass over the written set.
+            digest, stats = content_hash(
+                stored, written_rows=F.count(F.lit(1)), positives=F.sum(TARGET)
+            )
+            rows, positives = int(stats["written_rows"]), int(stats["positives"] or 0)
+            written.append(WrittenSplit(name, staging[name], rows, positives, digest))
         sizes = {item.name: item.rows for item in written}
         if sizes != {"train_set": split.rows - split.test_rows, "test_set": split.test_rows}:
             raise RuntimeError(f"The split wrote {sizes} rows of {split.rows}.")
