@@ -246,18 +246,38 @@ def _leakage(
         f"CAST(CASE WHEN {taken} THEN s.{quote(n)} END AS {types[n]}) AS {quote(n + AS_OF_SUFFIX)}"
         for n in FEATURES
     )
-    frame.con.execute(
-        f"""
-        CREATE OR REPLACE VIEW checked AS
-        SELECT f.*, {as_of}
-        FROM frame f LEFT JOIN source_next s
-          ON f.{quote(ENTITY_KEY)} = s.{quote(ENTITY_KEY)} AND f.{quote(FEATURE_TIMESTAMP)} = s.__ts
-        """
-    )
     differs = " OR ".join(
         f"{quote(n)} IS DISTINCT FROM {quote(n + AS_OF_SUFFIX)}" for n in FEATURES
     )
-    (mismatched,) = frame.one(f"SELECT count(*) FROM checked WHERE {differs}")
+    # The join runs once: only the rows whose carried values differ from the source's are
+    # kept (none, when the frame is right). `checked` then gives every row its as-of values
+    # from that small table; the expectations query it several times (count and examples
+    # each), which over the join itself took ~25 s at 10M rows instead of ~3.
+    frame.con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE leakage_mismatches AS
+        SELECT * FROM (
+          SELECT f.__row, f.{quote(EVENT_TIMESTAMP)}, f.{quote(ENTITY_KEY)},
+                 {", ".join(f"f.{quote(n)}" for n in FEATURES)}, {as_of}
+          FROM frame f LEFT JOIN source_next s
+            ON f.{quote(ENTITY_KEY)} = s.{quote(ENTITY_KEY)}
+           AND f.{quote(FEATURE_TIMESTAMP)} = s.__ts
+        ) WHERE {differs}
+        """
+    )
+    carried = ", ".join(
+        f"CASE WHEN m.__row IS NULL THEN f.{quote(n)} ELSE m.{quote(n + AS_OF_SUFFIX)} END "
+        f"AS {quote(n + AS_OF_SUFFIX)}"
+        for n in FEATURES
+    )
+    frame.con.execute(
+        f"""
+        CREATE OR REPLACE VIEW checked AS
+        SELECT f.*, {carried}
+        FROM frame f LEFT JOIN leakage_mismatches m ON f.__row = m.__row
+        """
+    )
+    (mismatched,) = frame.one("SELECT count(*) FROM leakage_mismatches")
     # Rows without features: did the source have a row the join should have taken?
     (missed,) = frame.one(
         f"""
@@ -270,7 +290,7 @@ def _leakage(
     (oldest,) = frame.one(
         f"SELECT max({quote(EVENT_TIMESTAMP)} - {quote(FEATURE_TIMESTAMP)}) FROM frame"
     )
-    explanations = _explain(frame, differs, source, settings.max_examples)
+    explanations = _explain(frame, source, settings.max_examples) if mismatched else []
     failures = list(explanations)
     if missed:
         failures.append(
@@ -288,13 +308,11 @@ def _leakage(
     return "checked", Evidence(metadata=metadata, failures=failures)
 
 
-def _explain(
-    frame: StoredFrame, differs: str, source: leakage.FeatureSource, limit: int
-) -> list[str]:
+def _explain(frame: StoredFrame, source: leakage.FeatureSource, limit: int) -> list[str]:
     """The first mismatching rows, recomputed as-of and explained (a few rows: pandas)."""
     rows = frame.con.execute(
         f"SELECT {quote(EVENT_TIMESTAMP)}, {quote(ENTITY_KEY)}, "
-        f"{', '.join(quote(n) for n in FEATURES)} FROM checked WHERE {differs} "
+        f"{', '.join(quote(n) for n in FEATURES)} FROM leakage_mismatches "
         f"ORDER BY __row LIMIT {int(limit)}"
     ).df()
     if rows.empty:
