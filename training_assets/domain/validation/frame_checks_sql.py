@@ -41,10 +41,10 @@ from training_assets.domain.validation.gx_validation import (
     check_result,
     outcome_from_result,
 )
+from training_assets.domain.validation.source_index import create_source_index
 from training_assets.domain.validation.sql_engine import (
     SqlExpectations,
     StoredFrame,
-    literal,
     quote,
     suite_document,
 )
@@ -209,9 +209,6 @@ def _leakage(
         name: _SQL_TYPES.get(FEAST_TO_PANDAS_DTYPE.get(feast_type, ""), "DOUBLE")
         for name, feast_type in declared_features(registry).items()
     }
-    created = (
-        f"CAST({quote(source.created_column)} AS TIMESTAMPTZ)" if source.created_column else "NULL"
-    )
     ttl = (
         f" AND s.__ts + to_microseconds({int(source.ttl_seconds * 1_000_000)}) >= "
         f"f.{quote(EVENT_TIMESTAMP)}"
@@ -219,22 +216,7 @@ def _leakage(
         else ""
     )
     try:
-        frame.con.execute(
-            f"""
-            CREATE OR REPLACE VIEW source_rows AS
-            SELECT {quote(ENTITY_KEY)},
-                   CAST({quote(source.timestamp_field)} AS TIMESTAMPTZ) AS __ts,
-                   {", ".join(quote(n) for n in FEATURES)}
-            FROM read_parquet({literal(source.path)})
-            QUALIFY row_number() OVER (
-                PARTITION BY {quote(ENTITY_KEY)}, __ts ORDER BY {created} DESC NULLS LAST) = 1
-            """
-        )
-        frame.con.execute(
-            "CREATE OR REPLACE TEMP TABLE source_next AS SELECT *, "
-            f"lead(__ts) OVER (PARTITION BY {quote(ENTITY_KEY)} ORDER BY __ts) AS __next "
-            "FROM source_rows"
-        )
+        create_source_index(frame.con, source, settings.cache_path("feature_source_index"))
     except Exception as error:  # a missing or unreadable source: say so, as the pandas path
         return "frame", Evidence(error=f"cannot read the feature source {source.path}: {error}")
     # The source's values of the carried row, when that row is the one an as-of join takes.
@@ -282,7 +264,7 @@ def _leakage(
     (missed,) = frame.one(
         f"""
         SELECT count(*) FROM (SELECT * FROM frame WHERE {quote(FEATURE_TIMESTAMP)} IS NULL) f
-        ASOF JOIN source_rows s
+        ASOF JOIN source_next s
           ON f.{quote(ENTITY_KEY)} = s.{quote(ENTITY_KEY)} AND f.{quote(EVENT_TIMESTAMP)} >= s.__ts
         WHERE true{ttl}
         """
