@@ -13,8 +13,9 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -103,6 +104,59 @@ def _rss_mb(pid: int) -> float:
     except OSError:
         pass
     return 0.0
+
+
+def _tree(pid: int) -> list[int]:
+    """`pid` and its living descendants (from /proc's children lists)."""
+    pids, index = [pid], 0
+    while index < len(pids):
+        for task in Path(f"/proc/{pids[index]}/task").glob("*/children"):
+            with suppress(OSError):  # the process ended meanwhile
+                pids += [int(child) for child in task.read_text().split()]
+        index += 1
+    return pids
+
+
+_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def tree_usage(pid: int) -> tuple[float, float]:
+    """CPU seconds (user + system, waited-for children included) and resident MB of the
+    process tree under `pid`, now."""
+    cpu = rss = 0.0
+    for member in _tree(pid):
+        try:
+            fields = Path(f"/proc/{member}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        # Fields 14-17 of proc(5): utime, stime, cutime, cstime (here indexed after the name).
+        cpu += sum(int(value) for value in fields[11:15]) / _TICKS
+        rss += _rss_mb(member)
+    return cpu, rss
+
+
+class TreeSampler:
+    """Samples (epoch seconds, CPU seconds, resident MB) of a process tree every `every`
+    seconds in a thread: what step_times.py attributes to each step."""
+
+    def __init__(self, pid: int, every: float = 0.25) -> None:
+        self.pid, self.every = pid, every
+        self.samples: list[tuple[float, float, float]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.samples.append((time.time(), *tree_usage(self.pid)))
+            self._stop.wait(self.every)
+
+    def __enter__(self) -> TreeSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
 
 
 def run_child(

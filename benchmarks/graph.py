@@ -24,6 +24,7 @@ import resource
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -32,6 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks._common import (
     BENCH_DIR,
     PROJECT_DIR,
+    TreeSampler,
     data_dir,
     median,
     project_copy,
@@ -129,13 +131,29 @@ def run_graph(root: Path, data: Path, fresh: bool) -> dict:
     command = ["/usr/bin/time", "-f", "TIME %e %M %U %S", str(dagster), "asset", "materialize"]
     command += ["--select", "*", "-m", "training_assets.definitions"]
     start = time.perf_counter()
-    result = subprocess.run(
-        command, cwd=PROJECT_DIR, env=env, capture_output=True, text=True, check=False
+    with tempfile.TemporaryFile("w+") as err:
+        child = subprocess.Popen(
+            command, cwd=PROJECT_DIR, env=env, stdout=subprocess.DEVNULL, stderr=err, text=True
+        )
+        with TreeSampler(child.pid) as sampler:
+            child.wait()
+        seconds = time.perf_counter() - start
+        err.seek(0)
+        stderr = err.read()
+    if child.returncode != 0:
+        raise RuntimeError(f"graph materialization failed:\n{stderr[-4000:]}")
+    timing = [line for line in stderr.splitlines() if line.startswith("TIME ")][-1]
+    samples = root / "samples.json"
+    samples.write_text(json.dumps(sampler.samples))
+    steps = subprocess.run(
+        [sys.executable, str(Path(__file__).with_name("step_times.py")), "--samples", str(samples)],
+        cwd=PROJECT_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
     )
-    seconds = time.perf_counter() - start
-    if result.returncode != 0:
-        raise RuntimeError(f"graph materialization failed:\n{result.stderr[-4000:]}")
-    timing = [line for line in result.stderr.splitlines() if line.startswith("TIME ")][-1]
+    print(steps.stdout, file=sys.stderr, flush=True)
     stored = Path(env["TRAINING_STORAGE_DIR"]) / "model_metrics"
     metrics = json.loads((stored / (stored / "LATEST").read_text().strip()).read_text())
     return {
@@ -146,7 +164,12 @@ def run_graph(root: Path, data: Path, fresh: bool) -> dict:
         "cpu_s": round(float(timing.split()[3]) + float(timing.split()[4]), 2),
         "rmse": metrics["rmse"],
         "mae": metrics["mae"],
+        "steps": json.loads(steps.stdout.splitlines()[-1])["steps"],
     }
+
+
+def _brief(run: dict) -> dict:
+    return {key: value for key, value in run.items() if key != "steps"}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -173,10 +196,10 @@ def main(argv: list[str] | None = None) -> None:
     root = BENCH_DIR / "graph" / data.name
     runs: dict[str, list[dict]] = {"graph": [], "bare": []}
     first = run_graph(root, data, fresh=True)
-    print(f"graph, first run on a fresh copy: {first}", file=sys.stderr, flush=True)
+    print(f"graph, first run on a fresh copy: {_brief(first)}", file=sys.stderr, flush=True)
     for _ in range(args.repeat):
         runs["graph"].append(run_graph(root, data, fresh=False))
-        print(f"graph: {runs['graph'][-1]}", file=sys.stderr, flush=True)
+        print(f"graph: {_brief(runs['graph'][-1])}", file=sys.stderr, flush=True)
         bare = [str(Path(__file__).resolve()), "--labels", str(args.labels)]
         bare += ["--child", "bare", "--data", str(data), "--bare", args.bare]
         runs["bare"].append(run_child(bare))
@@ -214,6 +237,8 @@ def main(argv: list[str] | None = None) -> None:
         "runs": {
             name: [run.get("process_s", run["seconds"]) for run in v] for name, v in runs.items()
         },
+        # Wall, CPU and peak of each step in the last graph run (step_times.py).
+        "steps": runs["graph"][-1]["steps"],
         "drivers": args.drivers,
         "bare_style": args.bare,
         "cpus": os.cpu_count(),

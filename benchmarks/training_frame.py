@@ -111,9 +111,18 @@ def child_duckdb_asof(data: Path, out: Path, ttl_days: int) -> None:
 
 
 def identical(a: Path, b: Path) -> bool:
+    """Equal on `b`'s columns: ours also carries each row's feature timestamp (the leakage
+    check's evidence), which neither Feast's store nor the bare join returns."""
     import pyarrow.parquet as pq
 
-    return pq.read_table(a).equals(pq.read_table(b))
+    other = pq.read_table(b)
+    return pq.read_table(a, columns=other.column_names).equals(other)
+
+
+def stored(storage_dir: Path) -> Path:
+    """The latest stored version of training_frame (the versioned IO manager's layout)."""
+    directory = storage_dir / "training_frame"
+    return directory / (directory / "LATEST").read_text().strip()
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -167,10 +176,7 @@ def main(argv: list[str] | None = None) -> None:
         envs["feast_duckdb"] = project_copy(run_root / "feast_duckdb", data, STOCK_STORE)
     for env in envs.values():
         run_child([*me, "--child", "apply"], env)
-    outputs = {
-        name: Path(env["TRAINING_STORAGE_DIR"]) / "training_frame.parquet"
-        for name, env in envs.items()
-    }
+    outputs = {name: Path(env["TRAINING_STORAGE_DIR"]) for name, env in envs.items()}
     outputs["duckdb_asof"] = run_root / "duckdb_asof.parquet"
     asof = ["--child", "duckdb_asof", "--data", str(data), "--out", str(outputs["duckdb_asof"])]
     asof += ["--ttl-days", str(args.ttl_days)]
@@ -198,6 +204,7 @@ def main(argv: list[str] | None = None) -> None:
     def peak(name: str) -> float | None:
         return max(run["peak_mb"] for run in runs[name]) if name in runs else None
 
+    outputs |= {name: stored(outputs[name]) for name in envs}
     comparisons = {
         f"ours_vs_{other}": identical(outputs["ours"], outputs[other])
         for other in outputs

@@ -364,8 +364,11 @@ class ScaleSettings(_Group):
         "streamed over its row groups (docs/performance.md)."
     )
 
+    # Measured (benchmarks/README.md): at 1M rows the out-of-core path took 17.7 s and
+    # 0.7 GB for the whole graph, GX's pandas engine 27.9 s and 1.3 GB; at 100k both ~18 s.
+    # Below this, the sample data and small projects keep GX's own engine.
     training_out_of_core_rows: int = Field(
-        default=2_000_000,
+        default=250_000,
         ge=0,
         description=(
             "Frames with more rows than this are checked in DuckDB and fitted out of core "

@@ -4,6 +4,8 @@ Feature values the input checks refuse stop `training_frame` before it is stored
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import dagster as dg
 import pandas as pd
 import pyarrow as pa
@@ -11,7 +13,11 @@ import pytest
 
 from training_assets.assets import features
 from training_assets.resources.feast_store import FeastResource
-from training_assets.schema import TRAINING_FRAME_COLUMNS, TRAINING_FRAME_SORT_KEYS
+from training_assets.schema import (
+    FEATURE_TIMESTAMP,
+    TRAINING_FRAME_COLUMNS,
+    TRAINING_FRAME_SORT_KEYS,
+)
 from training_assets_tests.support.runs import MODEL_NAME, materialized, run_training
 
 pytestmark = pytest.mark.slow
@@ -99,9 +105,9 @@ def test_bad_feature_values_stop_the_graph_before_storing_and_the_registered_ver
 def test_a_look_ahead_join_is_caught_as_leakage(project, monkeypatch):
     """A retrieval bug that takes the nearest feature row, also one after the order."""
 
-    def nearest_row(self, entity_df, feature_refs):
+    def look_ahead(entity_df: pd.DataFrame) -> pd.DataFrame:
         source = pd.read_parquet(project.features_path).sort_values("datetime")
-        joined = pd.merge_asof(
+        return pd.merge_asof(
             entity_df.sort_values("event_timestamp"),
             source[["driver_id", "datetime", "conv_rate", "acc_rate", "avg_daily_trips"]],
             left_on="event_timestamp",
@@ -109,16 +115,21 @@ def test_a_look_ahead_join_is_caught_as_leakage(project, monkeypatch):
             by="driver_id",
             direction="nearest",
         )
-        return joined.drop(columns="datetime")
 
-    def nearest_row_arrow(label_rows, plan, settings, declared, features=None):
-        # The same bug where training_frame runs the ASOF store's join itself.
-        joined = nearest_row(None, label_rows.to_pandas(), None)
+    def nearest_row(self, entity_df, feature_refs):
+        return look_ahead(entity_df).drop(columns="datetime")
+
+    def nearest_row_join(label_rows, plan, settings, declared, features=None):
+        # The same bug where training_frame streams the ASOF store's join itself; like the
+        # real join, it carries the timestamp of the feature row it took.
+        joined = look_ahead(label_rows.to_pandas()).rename(columns={"datetime": FEATURE_TIMESTAMP})
+        joined[FEATURE_TIMESTAMP] = joined[FEATURE_TIMESTAMP].astype("datetime64[us, UTC]")
         joined = joined.sort_values(list(TRAINING_FRAME_SORT_KEYS), kind="stable")
-        return pa.Table.from_pandas(joined[list(TRAINING_FRAME_COLUMNS)], preserve_index=False)
+        table = pa.Table.from_pandas(joined[list(TRAINING_FRAME_COLUMNS)], preserve_index=False)
+        return SimpleNamespace(stream=lambda: (table.to_reader(), lambda: None))
 
     monkeypatch.setattr(FeastResource, "historical_features", nearest_row)
-    monkeypatch.setattr(features, "asof_frame", nearest_row_arrow)
+    monkeypatch.setattr(features, "frame_join", nearest_row_join)
     with dg.instance_for_test() as instance:
         _, result = run_training(instance)
     assert failed_checks(result) == {"training_frame_leakage"}

@@ -75,6 +75,7 @@ def build_resources() -> dict[str, object]:
             max_examples=validation.data_validation_examples,
             out_of_core_rows=scale.training_out_of_core_rows,
             duckdb_memory_limit=scale.training_duckdb_memory_limit,
+            cache_dir=str(storage.storage_dir / ".cache"),
         ),
         "scale": ScaleResource(
             out_of_core_rows=scale.training_out_of_core_rows,

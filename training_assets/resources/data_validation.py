@@ -25,5 +25,16 @@ class DataValidationResource(dg.ConfigurableResource):
     out_of_core_rows: int = setting_field("training_out_of_core_rows")
     duckdb_memory_limit: str = setting_field("training_duckdb_memory_limit")
 
+    cache_dir: str | None = Field(
+        default=None,
+        description=(
+            "Directory for what checks derive from their inputs' sources and reuse while the "
+            "source is unchanged (the leakage proof's source index); none: recomputed each time."
+        ),
+    )
+
+    def cache_path(self, name: str) -> Path | None:
+        return Path(self.cache_dir, name) if self.cache_dir else None
+
     def result_path(self, asset: str, check: str) -> Path:
         return Path(self.result_dir, asset, f"{check}.json")

@@ -28,12 +28,17 @@ training_frame_leakage = FRAME_CHECK_BY_NAME["training_frame_leakage"]
 CHECKS = frame_checks
 
 
-@pytest.fixture(params=["pandas", "duckdb"])
+@pytest.fixture(params=["pandas", "duckdb", "duckdb-cached"])
 def settings(request, tmp_path) -> DataValidationResource:
-    """Check settings whose size limit sends every frame to one engine."""
+    """Check settings whose size limit sends every frame to one engine (DuckDB with and
+    without the cache of the leakage proof's source index, as the pipeline runs it)."""
     out_of_core_rows = 10**9 if request.param == "pandas" else 0
+    cache = str(tmp_path / "cache") if request.param == "duckdb-cached" else None
     return DataValidationResource(
-        result_dir=str(tmp_path / "validation"), min_rows=3, out_of_core_rows=out_of_core_rows
+        result_dir=str(tmp_path / "validation"),
+        min_rows=3,
+        out_of_core_rows=out_of_core_rows,
+        cache_dir=cache,
     )
 
 

@@ -18,10 +18,15 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from training_assets.domain.validation.source_index import RELATION, index_sql
 from training_assets.io_managers.files import dataset_files
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from pyspark.sql import SparkSession
+
+    from training_assets.domain.validation.leakage import FeatureSource
 
 
 class SparkStoredFrame:
@@ -30,7 +35,7 @@ class SparkStoredFrame:
 
     engine = "spark"
     timestamp_type = "TIMESTAMP"
-    row_order = "__file, __row"
+    row_key: tuple[str, ...] = ("__file", "__row")
 
     def __init__(self, spark: SparkSession, path: str) -> None:
         self.spark, self.path = spark, path
@@ -86,8 +91,19 @@ class SparkStoredFrame:
         self.spark.catalog.cacheTable(name)
         self._cached.append(name)
 
+    @property
+    def row_order(self) -> str:
+        return ", ".join(self.row_key)
+
     def parquet(self, path: str) -> str:
         return f"parquet.{self.quote(path)}"
+
+    def source_index(self, source: FeatureSource, cache_dir: Path | None) -> None:
+        """`source_next`, computed by the executors for this check and cached there: the
+        on-disk cache of the DuckDB backend lives beside the run's process, not on the
+        storage every executor shares, so it is not used here."""
+        sql = index_sql(source, self.quote, self.timestamp_type, self.parquet(source.path))
+        self.table(RELATION, sql)
 
     def plus_micros(self, timestamp: str, micros: int) -> str:
         return f"timestamp_micros(unix_micros({timestamp}) + {int(micros)})"

@@ -31,9 +31,13 @@ import pyarrow.parquet as pq
 from training_assets.io_managers.files import dataset_files
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     import duckdb
     import pandas as pd
     from great_expectations.expectations import Expectation
+
+    from training_assets.domain.validation.leakage import FeatureSource
 
 
 def quote(name: str) -> str:
@@ -55,8 +59,8 @@ class StoredFrame:
 
     engine = "duckdb"
     timestamp_type = "TIMESTAMPTZ"
-    # The rows' stored order, for ORDER BY.
-    row_order = "__row"
+    # The columns that number the rows in their stored order (ORDER BY, joins on the row).
+    row_key: tuple[str, ...] = ("__row",)
 
     def __init__(self, path: str, memory_limit: str = "2GB") -> None:
         import duckdb
@@ -114,9 +118,20 @@ class StoredFrame:
         """A relation computed once and reused by the queries that follow."""
         self.con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {select}")
 
+    @property
+    def row_order(self) -> str:
+        return ", ".join(self.row_key)
+
     def parquet(self, path: str) -> str:
         """A Parquet file as a relation."""
         return f"read_parquet({literal(path)})"
+
+    def source_index(self, source: FeatureSource, cache_dir: Path | None) -> None:
+        """`source_next`, the leakage proof's index of the feature source, cached on disk
+        per source version (`source_index.py`)."""
+        from training_assets.domain.validation.source_index import create_source_index
+
+        create_source_index(self.con, source, cache_dir)
 
     def plus_micros(self, timestamp: str, micros: int) -> str:
         return f"{timestamp} + to_microseconds({int(micros)})"
