@@ -203,18 +203,45 @@ def test_registered_model_has_scikit_learns_coefficients_and_predicts_like_spark
     assert np.max(np.abs(np.asarray(ours) - predicted["prediction"].to_numpy())) < 1e-9
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "TODO(spark-sql-checks): the data checks of the Spark profile run on the stored "
-        "dataset loaded into the run's process, not yet as Spark SQL (definitions."
-        "spark_data_checks is the seam); remove this marker when the backend lands"
-    ),
-)
-def test_data_checks_run_on_spark_sql(graph_run):
+def test_data_checks_ran_on_spark_sql_and_agree_with_duckdb(defs, graph_run):
+    """Every data check of the run was evaluated by Spark SQL on the cluster; DuckDB's SQL
+    over the same stored dataset gives the same verdicts, figures and messages."""
+    from datetime import UTC, datetime
+
+    from training_assets.domain.validation.frame_checks import FRAME_CHECKS
+    from training_assets.domain.validation.frame_checks_sql import run_frame_check_sql
+    from training_assets.resources.data_validation import DataValidationResource
+
     project, _, _ = graph_run
+    registry = defs.load_asset_value("feast_registry")
+    # The run's check settings, with the records written elsewhere.
+    run_settings = defs.resources["data_validation"].model_dump()
+    settings = DataValidationResource(
+        **{**run_settings, "result_dir": str(project.root / "var" / "duckdb_checks")}
+    )
+    where = {"engine", "gx_result_path"}
     with _instance(project) as instance:
-        key = dg.AssetCheckKey(dg.AssetKey("training_frame"), "training_frame_values")
-        record = instance.get_latest_asset_check_evaluation_record(key)
-        metadata = record.event.dagster_event.event_specific_data.metadata
-    assert metadata["sql_backend"].value == "spark"
+        for check in FRAME_CHECKS:
+            key = dg.AssetCheckKey(dg.AssetKey("training_frame"), check.name)
+            record = instance.get_latest_asset_check_evaluation_record(key)
+            evaluation = record.event.dagster_event.event_specific_data
+            metadata = {k: v.value for k, v in evaluation.metadata.items()}
+            assert metadata["engine"] == "spark", check.name
+            duckdb = run_frame_check_sql(
+                check, str(project.stored("training_frame")), registry, settings, datetime.now(UTC)
+            )
+            assert duckdb.passed == evaluation.passed
+            expected = {k: v.value for k, v in duckdb.metadata.items() if k not in where}
+            ours = {k: v for k, v in metadata.items() if k not in where}
+            assert _undated(ours) == _undated(expected), check.name
+
+
+def _undated(metadata: dict) -> str:
+    """The metadata as text without the time the "not in the future" rule was evaluated at."""
+    import re
+
+    return re.sub(
+        r"validated at [^)]*",
+        "validated at <now>",
+        json.dumps(metadata, default=str, sort_keys=True),
+    )
