@@ -21,8 +21,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from training_assets.domain.validation.duckdb_dialect import literal, quote
 from training_assets.domain.validation.leakage import FeatureSource
-from training_assets.domain.validation.sql_engine import literal, quote
 from training_assets.schema import ENTITY_KEY, FEATURES
 
 if TYPE_CHECKING:

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from training_assets.domain.validation.duckdb_dialect import literal, quote
 from training_assets.io_managers.files import dataset_files
 
 if TYPE_CHECKING:
@@ -38,18 +39,6 @@ if TYPE_CHECKING:
     from great_expectations.expectations import Expectation
 
     from training_assets.domain.validation.leakage import FeatureSource
-
-
-def quote(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-def literal(value: Any) -> str:
-    if isinstance(value, str):
-        return "'" + value.replace("'", "''") + "'"
-    if isinstance(value, datetime):
-        return f"TIMESTAMPTZ '{value.isoformat()}'"
-    return repr(value)
 
 
 class StoredFrame:
