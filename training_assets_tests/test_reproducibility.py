@@ -260,6 +260,10 @@ def test_two_runs_at_once_each_register_the_model_they_trained(tmp_path):
     project.mlflow_dir.mkdir(parents=True)
     project.mlflow_client().search_experiments()
     alphas = {"a": 0.5, "b": 0.05}
+    # Whichever run finishes second may meet the first one's champion, and on the sample
+    # data both alphas score alike (a tie fails "not worse with 95% confidence"): this test
+    # is about isolation, so the champion gate admits any challenger here.
+    environment = _environment(project, {"MODEL_CHAMPION_TOLERANCE": "10"})
     processes = {
         name: subprocess.Popen(
             [
@@ -268,7 +272,7 @@ def test_two_runs_at_once_each_register_the_model_they_trained(tmp_path):
                 json.dumps({"ops": {"model": {"config": {"alpha": a}}}}),
             ],
             cwd=project.root,
-            env=_environment(project),
+            env=environment,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
