@@ -22,6 +22,7 @@ import dagster as dg
 import pandas as pd
 import pytest
 
+from training_assets.domain import alias_history
 from training_assets.io_managers.files import content_hash
 from training_assets.versions import find_version, list_versions, load_version
 from training_assets_tests.support.project import Project, new_project
@@ -303,6 +304,14 @@ def test_two_runs_at_once_each_register_the_model_they_trained(tmp_path):
         assert stored["run_id"] == version.run_id and stored["params"]["alpha"] == alpha
         # In Dagster's lineage, that run's `model` materialization names the same MLflow run.
         assert model_materialization(project, dagster_run)["mlflow_run_id"] == version.run_id
+    # Both were promoted at about the same moment: neither alias event is lost (one tag per
+    # event, domain/alias_history.py), and the champion is one of the two versions.
+    events = alias_history.history(client, MODEL_NAME)
+    assert sorted(event.by for event in events) == sorted(
+        f"Dagster run {version.tags['dagster.run_id']}" for version in registered
+    )
+    champion = client.get_model_version_by_alias(MODEL_NAME, "champion")
+    assert champion.version in {version.version for version in registered}
 
 
 def model_materialization(project: Project, run_id: str) -> dict:

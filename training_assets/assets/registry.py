@@ -15,7 +15,7 @@ from pydantic import Field
 from training_assets.assets import OWNERS
 from training_assets.domain import alias_history
 from training_assets.domain.alias_history import acting_user
-from training_assets.domain.check_history import newest_evaluation
+from training_assets.domain.check_history import newest_evaluation, stored_materialization
 from training_assets.domain.registry import (
     LINEAGE_KEY_TAG,
     code_version,
@@ -89,13 +89,14 @@ def lineage_tags(model: dict[str, Any], test_set: StoredVersion) -> dict[str, st
 
 
 def blocking_check_results(context: dg.AssetExecutionContext) -> dict[str, str | None]:
-    """Each blocking model check's newest result on the latest materialization of its asset:
-    its summary when it passed, None when it failed or never ran."""
+    """Each blocking model check's newest result on the stored value this step registers
+    (this run's, or the latest when this run did not materialize it): its summary when it
+    passed, None when it failed or never ran."""
     results: dict[str, str | None] = {}
     for key in BLOCKING_MODEL_CHECKS:
-        latest = context.instance.get_latest_materialization_event(key.asset_key)
-        evaluation = latest and newest_evaluation(
-            context.instance, key, latest.run_id, also_look_in=context.run.run_id
+        stored = stored_materialization(context.instance, key.asset_key, context.run.run_id)
+        evaluation = stored and newest_evaluation(
+            context.instance, key, stored.run_id, also_look_in=context.run.run_id
         )
         passed = bool(evaluation and evaluation.passed)
         summary = evaluation.metadata.get("summary") if passed else None
@@ -174,7 +175,7 @@ def registered_model_version(
             outcome = f"registered version {version}, not promoted: {failed_checks} not passed"
             context.log.warning(
                 f"{name} version {version} registered but not promoted: "
-                f"blocking checks not passed on the latest materialization: {failed_checks}"
+                f"blocking checks not passed on the values it registers: {failed_checks}"
             )
         aliases = sorted(client.get_model_version(name, version).aliases)
         version_url = mlflow_tracking.model_version_url(version)

@@ -12,6 +12,7 @@ their evaluation are in `domain/validation/split_validation.py`.
 import dagster as dg
 
 from training_assets.config import SplitConfig
+from training_assets.domain.check_history import stored_materialization
 from training_assets.domain.validation.gx_suites import (
     SPLIT_PARTITION,
     SPLIT_RATIO,
@@ -92,7 +93,8 @@ def train_test_split_ratio(
 
 
 def _split_test_size(context: dg.AssetCheckExecutionContext) -> tuple[float, str]:
-    event = context.instance.get_latest_materialization_event(dg.AssetKey("test_set"))
+    # The test_set of this run (two runs at once may split with different sizes).
+    event = stored_materialization(context.instance, dg.AssetKey("test_set"), context.run.run_id)
     materialization = event.asset_materialization if event else None
     value = materialization.metadata.get("test_size") if materialization else None
     if value is not None:

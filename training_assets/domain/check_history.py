@@ -7,6 +7,13 @@ can finish later (training_assets_tests/faults/test_run_queue.py). Promotion nee
 newest *finished* evaluation on one particular stored value, so this module reads the
 evaluation events of the runs that can hold it with `DagsterInstance.all_logs` (not part of
 Dagster's documented API; `test_check_history.py` fails loudly if it changes).
+
+Which value an evaluation judged is not always what Dagster says: Dagster 1.13.27 records as
+an unpartitioned check's target the asset's latest materialization when the check runs
+(`AssetCheckResult._get_unpartitioned_target_materialization_data`, from the data-version
+cache's latest asset record), so with two runs at once the check of one run can be recorded
+against the other run's value. A check that ran in the run that stored the value loaded that
+value (the IO managers load the value stored in the same run), so there the run decides.
 """
 
 from __future__ import annotations
@@ -44,13 +51,42 @@ def newest_evaluation(
     runs.update(_reexecutions(instance, materialized_in))
     newest: tuple[float, dg.AssetCheckEvaluation] | None = None
     for run_id in runs:
+        # A run that stored its own value checked that value, whatever the recorded target.
+        stored_own = run_id == materialized_in or _materialized(instance, check.asset_key, run_id)
         for entry in instance.all_logs(run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION):
             evaluation = entry.dagster_event.event_specific_data
             if evaluation.asset_check_key != check:
                 continue
             target = evaluation.target_materialization_data
-            if (target.run_id if target else entry.run_id) != materialized_in:
+            judged = run_id if stored_own else (target.run_id if target else entry.run_id)
+            if judged != materialized_in:
                 continue
             if newest is None or entry.timestamp > newest[0]:
                 newest = (entry.timestamp, evaluation)
     return newest[1] if newest else None
+
+
+def stored_materialization(
+    instance: dg.DagsterInstance, asset_key: dg.AssetKey, run_id: str
+) -> dg.EventLogEntry | None:
+    """The materialization of `asset_key` whose stored value a step of run `run_id` loads: that
+    run's own when it materialized the asset (the IO managers load the value stored in the same
+    run, io_managers/files.py), else the latest (None: never materialized). Not simply the
+    latest: with two runs at once, the latest can be the other run's value, whose checks may
+    not have run yet."""
+    own = _materializations(instance, asset_key, run_id)
+    return own[-1] if own else instance.get_latest_materialization_event(asset_key)
+
+
+def _materialized(instance: dg.DagsterInstance, asset_key: dg.AssetKey, run_id: str) -> bool:
+    return bool(_materializations(instance, asset_key, run_id))
+
+
+def _materializations(
+    instance: dg.DagsterInstance, asset_key: dg.AssetKey, run_id: str
+) -> list[dg.EventLogEntry]:
+    return [
+        entry
+        for entry in instance.all_logs(run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION)
+        if entry.dagster_event.asset_key == asset_key
+    ]

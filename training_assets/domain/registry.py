@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import subprocess
+import time
 from typing import TYPE_CHECKING, Any
 
 from training_assets.domain import alias_history
@@ -135,6 +136,32 @@ def register_once(
     return version
 
 
+ALIAS_ATTEMPTS = 3
+
+
+def set_alias(client: MlflowClient, name: str, alias: str, version: str) -> None:
+    """`client.set_registered_model_alias`, safe when another run sets the same alias at once.
+
+    MLflow 3.17's SQL registry store sets an alias with `session.merge` (sqlalchemy_store.py,
+    `set_registered_model_alias`): a read, then an INSERT when no row was found. Two runs
+    promoting at once can both read "no alias" and the later INSERT fails on the alias's key
+    ("UNIQUE constraint failed: registered_model_aliases..." on SQLite, "duplicate key" on
+    Postgres); seen in two concurrent `dagster asset materialize`. By then the row exists, so
+    the same call again updates it: MLflow retries its own version-number race the same way
+    (`CREATE_MODEL_VERSION_RETRIES`)."""
+    from mlflow.exceptions import MlflowException
+
+    for attempt in range(1, ALIAS_ATTEMPTS + 1):
+        try:
+            client.set_registered_model_alias(name, alias, version)
+            return
+        except MlflowException as error:
+            message = str(error).lower()
+            if attempt == ALIAS_ATTEMPTS or not ("unique" in message or "duplicate" in message):
+                raise
+            time.sleep(0.05 * attempt)
+
+
 def move_aliases(
     client: MlflowClient, name: str, targets: dict[str, str], *, by: str, user: str, reason: str
 ) -> alias_history.AliasEvent | None:
@@ -146,7 +173,7 @@ def move_aliases(
         before = None if current is None else str(current.version)
         if before == str(version):
             continue
-        client.set_registered_model_alias(name, alias, version)
+        set_alias(client, name, alias, version)
         moves[alias] = [before, str(version)]
     if not moves:
         return None
