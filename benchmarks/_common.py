@@ -136,18 +136,19 @@ def tree_usage(pid: int) -> tuple[float, float]:
 
 
 class TreeSampler:
-    """Samples (epoch seconds, CPU seconds, resident MB) of a process tree every `every`
-    seconds in a thread: what step_times.py attributes to each step."""
+    """Samples (epoch seconds, CPU seconds, resident MB) of one or more process trees, summed,
+    every `every` seconds in a thread: what step_times.py attributes to each step."""
 
-    def __init__(self, pid: int, every: float = 0.25) -> None:
-        self.pid, self.every = pid, every
+    def __init__(self, *pids: int, every: float = 0.25) -> None:
+        self.pids, self.every = pids, every
         self.samples: list[tuple[float, float, float]] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            self.samples.append((time.time(), *tree_usage(self.pid)))
+            usage = [tree_usage(pid) for pid in self.pids]
+            self.samples.append((time.time(), sum(u[0] for u in usage), sum(u[1] for u in usage)))
             self._stop.wait(self.every)
 
     def __enter__(self) -> TreeSampler:

@@ -30,7 +30,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -39,12 +38,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks._common import (
     BENCH_DIR,
     PROJECT_DIR,
+    TreeSampler,
     data_dir,
     project_copy,
     report,
     run_child,
     timed,
-    tree_usage,
 )
 
 ENGINES = ("duckdb", "local", "cluster")
@@ -149,8 +148,6 @@ def run_graph(env: dict[str, str], cluster_pids: tuple[int, ...] = ()) -> dict:
     dagster = Path(sys.executable).with_name("dagster")
     command = [str(dagster), "asset", "materialize", "--select", "*"]
     command += ["-m", "training_assets.definitions"]
-    samples: list[tuple[float, float]] = []
-    done = threading.Event()
     with tempfile.TemporaryFile("w+") as err:
         started = time.perf_counter()
         process = subprocess.Popen(
@@ -161,21 +158,12 @@ def run_graph(env: dict[str, str], cluster_pids: tuple[int, ...] = ()) -> dict:
             stderr=err,
             text=True,
         )
-
-        def sample() -> None:
-            while not done.is_set():
-                usage = [tree_usage(pid) for pid in (process.pid, *cluster_pids)]
-                samples.append((sum(u[0] for u in usage), sum(u[1] for u in usage)))
-                done.wait(0.5)
-
-        sampler = threading.Thread(target=sample, daemon=True)
-        sampler.start()
-        process.wait()
-        seconds = time.perf_counter() - started
-        done.set()
-        sampler.join()
+        with TreeSampler(process.pid, *cluster_pids, every=0.5) as sampler:
+            process.wait()
+            seconds = time.perf_counter() - started
         err.seek(0)
         stderr = err.read()
+    samples = [(cpu, rss) for _, cpu, rss in sampler.samples]
     if process.returncode != 0:
         raise RuntimeError(f"graph materialization failed:\n{stderr[-4000:]}")
     metrics = latest_json(env, "model_metrics")

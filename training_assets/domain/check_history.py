@@ -51,15 +51,16 @@ def newest_evaluation(
     runs.update(_reexecutions(instance, materialized_in))
     newest: tuple[float, dg.AssetCheckEvaluation] | None = None
     for run_id in runs:
-        # A run that stored its own value checked that value, whatever the recorded target.
-        stored_own = run_id == materialized_in or _materialized(instance, check.asset_key, run_id)
+        own_value = run_id == materialized_in
+        # Another run that stored a value checked its own, whatever the recorded target.
+        if not own_value and _materializations(instance, check.asset_key, run_id):
+            continue
         for entry in instance.all_logs(run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION):
             evaluation = entry.dagster_event.event_specific_data
             if evaluation.asset_check_key != check:
                 continue
             target = evaluation.target_materialization_data
-            judged = run_id if stored_own else (target.run_id if target else entry.run_id)
-            if judged != materialized_in:
+            if not own_value and (target.run_id if target else entry.run_id) != materialized_in:
                 continue
             if newest is None or entry.timestamp > newest[0]:
                 newest = (entry.timestamp, evaluation)
@@ -76,10 +77,6 @@ def stored_materialization(
     not have run yet."""
     own = _materializations(instance, asset_key, run_id)
     return own[-1] if own else instance.get_latest_materialization_event(asset_key)
-
-
-def _materialized(instance: dg.DagsterInstance, asset_key: dg.AssetKey, run_id: str) -> bool:
-    return bool(_materializations(instance, asset_key, run_id))
 
 
 def _materializations(

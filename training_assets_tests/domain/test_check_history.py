@@ -132,6 +132,7 @@ def raced():
 
 
 def test_a_check_recorded_against_another_runs_value_still_counts_for_its_own_run():
+    OTHER_RUN_STORED.clear()
     with dg.instance_for_test() as instance:
         results: dict[str, dg.ExecuteInProcessResult] = {}
 
@@ -147,8 +148,9 @@ def test_a_check_recorded_against_another_runs_value_still_counts_for_its_own_ru
         results["b"] = dg.materialize([raced], instance=instance)  # its check runs too
         OTHER_RUN_STORED.set()
         thread.join(timeout=120)
+        OTHER_RUN_STORED.clear()  # nothing left set for a later test in this process
         a, b = results["a"], results["b"]
-        [recorded] = [e for e in a.get_asset_check_evaluations()]
+        [recorded] = a.get_asset_check_evaluations()
         found = newest_evaluation(instance, RACED_CHECK, materialized_in=a.run_id)
         stored = stored_materialization(instance, raced.key, a.run_id)
     # The race happened: Dagster recorded run A's check against run B's value.
